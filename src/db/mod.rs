@@ -1,0 +1,176 @@
+//! Storage: the database behind Threadline, SQLite (default) or PostgreSQL (chosen by the URL).
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver, written with `$1` placeholders and
+//! types both understand (BIGINT/INTEGER, TEXT, JSON kept as TEXT), so one set of queries is
+//! tested on both. Where they must differ — connection setup, write serialisation, text search —
+//! [`Backend`] says how. Schemas live in `migrations/sqlite` and `migrations/postgres`.
+
+pub mod keys;
+pub mod read;
+pub mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+/// The project a fresh install has, and the one the dashboard shows without a key.
+pub const DEFAULT_PROJECT_ID: i64 = 1;
+
+/// Which database a [`Store`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// Case-insensitive `LIKE`: SQLite's `LIKE` already ignores ASCII case.
+    pub fn ilike(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "LIKE",
+            Backend::Postgres => "ILIKE",
+        }
+    }
+}
+
+/// A storage failure. Callers log it and answer with a generic error: database details are
+/// never sent to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    /// SQLite allows one writer at a time: taking this lock first makes writers queue here
+    /// instead of failing with "database is locked". PostgreSQL writers coordinate in the
+    /// database instead (advisory locks), so several servers can share it.
+    pub(crate) write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The automatic-session inactivity gap in microseconds.
+    pub(crate) gap_us: i64,
+}
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and applies migrations.
+    pub async fn open(url: &str, gap: Duration) -> Result<Store> {
+        let backend = Backend::from_url(url).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "unsupported database URL `{url}`: use sqlite:PATH or postgres://…"
+            ))
+        })?;
+        sqlx::any::install_default_drivers();
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        let options: AnyConnectOptions = url.parse()?;
+        let options = options.disable_statement_logging();
+        let max = match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL: readers never block the writer. synchronous=NORMAL is durable
+                        // across process crashes (kill -9); only an OS crash can lose the last
+                        // commits.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let store = Store {
+            pool,
+            backend,
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            gap_us: gap.as_micros() as i64,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations of this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Closes every connection (on shutdown: SQLite checkpoints its WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Current time in epoch microseconds.
+pub fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Epoch microseconds → RFC 3339 UTC with microseconds.
+pub fn rfc3339(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}

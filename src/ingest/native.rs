@@ -1,0 +1,373 @@
+//! The native JSON runs API body (SPEC §3.1): decoding and validation into [`RunFields`].
+//!
+//! Validation collects *every* problem of *every* run so a client can fix a batch in one go;
+//! the batch is written only when the list is empty.
+
+use super::run::RunFields;
+use crate::sessionize::validate_session_id;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub const MAX_RUNS_PER_BATCH: usize = 1000;
+
+/// One problem with one field of one run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldError {
+    pub index: usize,
+    pub field: String,
+    pub error: String,
+}
+
+/// A validated native run: its client id (if any) and its fields.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NativeRun {
+    pub id: Option<String>,
+    pub fields: RunFields,
+}
+
+/// Why a body was refused as a whole.
+#[derive(Debug, PartialEq)]
+pub enum BatchError {
+    /// Not JSON, or not `{"runs": [...]}`.
+    Malformed(String),
+    /// Field problems, each located.
+    Invalid(Vec<FieldError>),
+}
+
+/// Parses and validates a body. `header_session` is the `X-Session-Id` header.
+pub fn parse_batch(
+    body: &[u8],
+    header_session: Option<&str>,
+    max_runs: usize,
+) -> Result<Vec<NativeRun>, BatchError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| BatchError::Malformed(format!("body is not valid JSON: {e}")))?;
+    let runs = match value.get("runs") {
+        Some(Value::Array(runs)) => runs,
+        Some(_) => return Err(BatchError::Malformed("`runs` must be an array".into())),
+        None => {
+            return Err(BatchError::Malformed("body must be an object with a `runs` array".into()))
+        }
+    };
+    if runs.is_empty() {
+        return Err(BatchError::Malformed("`runs` must hold at least one run".into()));
+    }
+    if runs.len() > max_runs {
+        return Err(BatchError::Malformed(format!(
+            "`runs` holds {} runs; the limit per request is {max_runs}",
+            runs.len()
+        )));
+    }
+    let mut errors = Vec::new();
+    if let Some(h) = header_session {
+        if let Err(e) = validate_session_id(h) {
+            errors.push(FieldError { index: 0, field: "X-Session-Id".into(), error: e });
+        }
+    }
+    let mut out = Vec::with_capacity(runs.len());
+    for (index, run) in runs.iter().enumerate() {
+        let mut v = Validator { index, errors: &mut errors };
+        if let Some(run) = v.run(run, header_session) {
+            out.push(run);
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(BatchError::Invalid(errors))
+    }
+}
+
+struct Validator<'a> {
+    index: usize,
+    errors: &'a mut Vec<FieldError>,
+}
+
+impl Validator<'_> {
+    fn fail(&mut self, field: &str, error: impl Into<String>) {
+        self.errors.push(FieldError { index: self.index, field: field.into(), error: error.into() });
+    }
+
+    fn run(&mut self, value: &Value, header_session: Option<&str>) -> Option<NativeRun> {
+        let Value::Object(obj) = value else {
+            self.fail("", "each run must be a JSON object");
+            return None;
+        };
+        let before = self.errors.len();
+        let id = self.string(obj, "id", 128);
+        let mut f = RunFields::default();
+        match self.string(obj, "session_id", usize::MAX) {
+            Some(s) => {
+                if let Err(e) = validate_session_id(&s) {
+                    self.fail("session_id", e);
+                }
+                f.session_id = Some(s);
+                f.session_source = Some("session_id".into());
+            }
+            None => {
+                if let Some(h) = header_session {
+                    f.session_id = Some(h.to_string());
+                    f.session_source = Some("X-Session-Id".into());
+                }
+            }
+        }
+        f.user_id = self.string(obj, "user_id", 256);
+        f.agent_name = self.string(obj, "agent_name", 128);
+        f.workflow_name = self.string(obj, "workflow_name", 128);
+        f.started_at = self.time(obj, "started_at");
+        if f.started_at.is_none() && !obj.contains_key("started_at") {
+            self.fail("started_at", "required: an RFC 3339 time");
+        }
+        f.completed_at = self.time(obj, "completed_at");
+        if let (Some(s), Some(c)) = (f.started_at, f.completed_at) {
+            if c < s {
+                self.fail("completed_at", "must not be before started_at");
+            }
+        }
+        f.duration_us = self.non_negative(obj, "duration_ms").map(|ms| (ms * 1000.0).round() as i64);
+        match obj.get("status") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s == "success" => f.failed = Some(false),
+            Some(Value::String(s)) if s == "error" => f.failed = Some(true),
+            Some(_) => self.fail("status", "must be \"success\" or \"error\""),
+        }
+        f.error = self.string(obj, "error", usize::MAX);
+        f.model = self.string(obj, "model", 256);
+        f.routed = self.boolean(obj, "routed");
+        f.input_tokens = self.count(obj, "input_tokens");
+        f.output_tokens = self.count(obj, "output_tokens");
+        f.tokens_saved = self.count(obj, "tokens_saved");
+        f.cost_nanos = self.non_negative(obj, "cost").map(|usd| (usd * 1e9).round() as i64);
+        f.tools_sent = self.count(obj, "tools_sent");
+        f.tools_forwarded = self.strings(obj, "tools_forwarded");
+        f.tools_called = self.strings(obj, "tools_called");
+        f.latency_us = self.latency(obj);
+        if let Some(t) = self.string(obj, "trace_id", 32) {
+            if t.len() != 32 || !t.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+                self.fail("trace_id", "must be 32 lowercase hex digits");
+            }
+            f.trace_id = Some(t);
+        }
+        f.input = self.string(obj, "input", usize::MAX);
+        f.output = self.string(obj, "output", usize::MAX);
+        match obj.get("attributes") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) => f.attributes = Some(m.clone()),
+            Some(_) => self.fail("attributes", "must be an object"),
+        }
+        if let Some(m) = &f.model {
+            f.models = vec![m.clone()];
+        }
+        (self.errors.len() == before).then_some(NativeRun { id, fields: f })
+    }
+
+    fn string(&mut self, obj: &Map<String, Value>, field: &str, max: usize) -> Option<String> {
+        match obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                if s.chars().count() > max {
+                    self.fail(field, format!("longer than {max} characters"));
+                }
+                Some(s.clone())
+            }
+            Some(_) => {
+                self.fail(field, "must be a string");
+                None
+            }
+        }
+    }
+
+    fn time(&mut self, obj: &Map<String, Value>, field: &str) -> Option<i64> {
+        let text = self.string(obj, field, 64)?;
+        match chrono::DateTime::parse_from_rfc3339(&text) {
+            Ok(t) => Some(t.timestamp_micros()),
+            Err(_) => {
+                self.fail(field, format!("`{text}` is not an RFC 3339 time"));
+                None
+            }
+        }
+    }
+
+    fn non_negative(&mut self, obj: &Map<String, Value>, field: &str) -> Option<f64> {
+        match obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(x) if x >= 0.0 && x.is_finite() && x < 1e12 => Some(x),
+                _ => {
+                    self.fail(field, "must be a number ≥ 0");
+                    None
+                }
+            },
+            Some(_) => {
+                self.fail(field, "must be a number ≥ 0");
+                None
+            }
+        }
+    }
+
+    fn count(&mut self, obj: &Map<String, Value>, field: &str) -> Option<i64> {
+        match obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(x) if x >= 0 => Some(x),
+                _ => {
+                    self.fail(field, "must be an integer ≥ 0");
+                    None
+                }
+            },
+            Some(_) => {
+                self.fail(field, "must be an integer ≥ 0");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, obj: &Map<String, Value>, field: &str) -> Option<bool> {
+        match obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                self.fail(field, "must be true or false");
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, obj: &Map<String, Value>, field: &str) -> Option<Vec<String>> {
+        match obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(s) if !s.is_empty() && s.chars().count() <= 256 => {
+                            out.push(s.clone())
+                        }
+                        _ => {
+                            self.fail(field, "must be an array of tool names (strings of 1–256 characters)");
+                            return None;
+                        }
+                    }
+                }
+                Some(out)
+            }
+            Some(_) => {
+                self.fail(field, "must be an array of strings");
+                None
+            }
+        }
+    }
+
+    fn latency(&mut self, obj: &Map<String, Value>) -> [Option<i64>; 4] {
+        let mut out = [None; 4];
+        match obj.get("latency_ms") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) => {
+                for key in m.keys() {
+                    if !super::run::PHASES.contains(&key.as_str()) {
+                        self.fail(
+                            &format!("latency_ms.{key}"),
+                            "unknown phase; expected dedup, compression, tool_routing or upstream",
+                        );
+                    }
+                }
+                for (i, phase) in super::run::PHASES.iter().enumerate() {
+                    let field = format!("latency_ms.{phase}");
+                    out[i] = match m.get(*phase) {
+                        None | Some(Value::Null) => None,
+                        Some(Value::Number(n)) => match n.as_f64() {
+                            Some(x) if x >= 0.0 && x.is_finite() && x < 1e12 => {
+                                Some((x * 1000.0).round() as i64)
+                            }
+                            _ => {
+                                self.fail(&field, "must be a number ≥ 0");
+                                None
+                            }
+                        },
+                        Some(_) => {
+                            self.fail(&field, "must be a number ≥ 0");
+                            None
+                        }
+                    };
+                }
+            }
+            Some(_) => self.fail("latency_ms", "must be an object of phase timings"),
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<Vec<NativeRun>, BatchError> {
+        parse_batch(body.as_bytes(), None, MAX_RUNS_PER_BATCH)
+    }
+
+    #[test]
+    fn a_full_run_parses() {
+        let runs = parse(
+            r#"{"runs":[{"id":"r1","session_id":"s1","user_id":"u","agent_name":"a",
+            "workflow_name":"w","started_at":"2026-02-07T10:00:00.123456Z","duration_ms":2100.5,
+            "status":"error","error":"boom","model":"gpt-4o","routed":true,"input_tokens":10,
+            "output_tokens":5,"tokens_saved":3,"cost":0.0045,"tools_sent":12,
+            "tools_forwarded":["search"],"tools_called":["search"],
+            "latency_ms":{"dedup":1.5,"upstream":900},"trace_id":"0123456789abcdef0123456789abcdef",
+            "input":"hi","output":"hello","attributes":{"k":1}}]}"#,
+        )
+        .unwrap();
+        let f = &runs[0].fields;
+        assert_eq!(runs[0].id.as_deref(), Some("r1"));
+        assert_eq!(f.started_at, Some(1_770_458_400_123_456));
+        assert_eq!(f.duration_us, Some(2_100_500));
+        assert_eq!(f.failed, Some(true));
+        assert_eq!(f.cost_nanos, Some(4_500_000));
+        assert_eq!(f.latency_us, [Some(1500), None, None, Some(900_000)]);
+        assert_eq!(f.session_source.as_deref(), Some("session_id"));
+    }
+
+    #[test]
+    fn header_session_applies_to_runs_without_their_own() {
+        let body = r#"{"runs":[{"started_at":"2026-01-01T00:00:00Z"},
+                       {"started_at":"2026-01-01T00:00:00Z","session_id":"own"}]}"#;
+        let runs = parse_batch(body.as_bytes(), Some("hdr"), 10).unwrap();
+        assert_eq!(runs[0].fields.session_id.as_deref(), Some("hdr"));
+        assert_eq!(runs[0].fields.session_source.as_deref(), Some("X-Session-Id"));
+        assert_eq!(runs[1].fields.session_id.as_deref(), Some("own"));
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_index_and_field() {
+        let body = r#"{"runs":[{"started_at":"2026-01-01T00:00:00Z"},
+            {"started_at":"yesterday","cost":-1,"status":"meh","trace_id":"XYZ","tools_called":[1]},
+            {"input_tokens":1.5}]}"#;
+        let Err(BatchError::Invalid(errors)) = parse(body) else { panic!("expected errors") };
+        let fields: Vec<(usize, &str)> =
+            errors.iter().map(|e| (e.index, e.field.as_str())).collect();
+        assert!(fields.contains(&(1, "started_at")));
+        assert!(fields.contains(&(1, "cost")));
+        assert!(fields.contains(&(1, "status")));
+        assert!(fields.contains(&(1, "trace_id")));
+        assert!(fields.contains(&(1, "tools_called")));
+        assert!(fields.contains(&(2, "started_at")));
+        assert!(fields.contains(&(2, "input_tokens")));
+        assert!(!fields.iter().any(|(i, _)| *i == 0));
+    }
+
+    #[test]
+    fn malformed_bodies_are_refused_whole() {
+        assert!(matches!(parse("nope"), Err(BatchError::Malformed(_))));
+        assert!(matches!(parse("{}"), Err(BatchError::Malformed(_))));
+        assert!(matches!(parse(r#"{"runs":[]}"#), Err(BatchError::Malformed(_))));
+        let many = format!(r#"{{"runs":[{}]}}"#, vec!["{}"; 3].join(","));
+        assert!(matches!(parse_batch(many.as_bytes(), None, 2), Err(BatchError::Malformed(_))));
+    }
+
+    #[test]
+    fn end_before_start_and_bad_session_ids_fail() {
+        let body = r#"{"runs":[{"started_at":"2026-01-01T00:00:10Z","completed_at":"2026-01-01T00:00:00Z","session_id":""}]}"#;
+        let Err(BatchError::Invalid(errors)) = parse(body) else { panic!() };
+        assert_eq!(errors.len(), 2);
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per route of the dashboard.
+
+pub mod not_found;
+pub mod sessions;

@@ -1,0 +1,266 @@
+//! The command line: `threadline serve | demo | keys | migrate`. Every flag has an environment
+//! twin (shown in `--help`).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use leptos::config::{Env, LeptosOptions};
+
+use super::config::{parse_duration, Limits};
+use super::state::AppState;
+use crate::db::Store;
+
+#[derive(Parser, Debug)]
+#[command(name = "threadline", version, about = "Sessions dashboard for LLM agents and gateways")]
+struct Cli {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Without a command, `serve` (so build tools can start the binary as it is).
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct DbArgs {
+    /// Database: `sqlite:PATH` (created if missing) or `postgres://user@host/db`.
+    #[arg(long, env = "THREADLINE_DATABASE_URL", default_value = "sqlite:threadline.db", global = true)]
+    database_url: String,
+    /// Inactivity that ends an automatic session (e.g. 30m, 1h, 90s).
+    #[arg(long, env = "THREADLINE_SESSION_GAP", default_value = "30m", value_parser = parse_duration, global = true)]
+    session_gap: Duration,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the dashboard, the REST API and ingestion on one port.
+    Serve(ServeArgs),
+    /// Generate a realistic demo dataset through the ingestion code path.
+    Demo(DemoArgs),
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Apply database migrations (serve also does this at start).
+    Migrate,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on. Without authentication only loopback addresses are allowed.
+    #[arg(long, env = "THREADLINE_ADDR", default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    /// Largest request body in bytes (also after gzip decompression).
+    #[arg(long, env = "THREADLINE_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Most runs in one `POST /api/v1/runs` batch.
+    #[arg(long, env = "THREADLINE_MAX_BATCH_RUNS", default_value_t = 1000)]
+    max_batch_runs: usize,
+    /// Most spans in one `POST /v1/traces` request.
+    #[arg(long, env = "THREADLINE_MAX_SPANS_PER_REQUEST", default_value_t = 50_000)]
+    max_spans_per_request: usize,
+    /// When the database holds no session yet, first generate this many demo sessions (0: never).
+    #[arg(long, env = "THREADLINE_DEMO_IF_EMPTY", default_value_t = 0)]
+    demo_if_empty: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// How many sessions to generate.
+    #[arg(long, default_value_t = 1000)]
+    pub sessions: usize,
+    /// Random seed, for a reproducible dataset.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create a key; prints it alone on the last line (it is shown only once).
+    Create {
+        /// Project the key writes to and reads from (created if missing).
+        #[arg(long, default_value = "default")]
+        project: String,
+        /// A name to recognise the key by.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id or by its shown prefix.
+    Revoke { key: String },
+}
+
+pub fn main() -> ExitCode {
+    let mut cli = Cli::parse();
+    if cli.command.is_none() {
+        cli = Cli::parse_from(std::env::args().chain(["serve".to_string()]));
+    }
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("THREADLINE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,leptos_axum=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+async fn open(db: &DbArgs) -> anyhow::Result<Store> {
+    Store::open(&db.database_url, db.session_gap)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database `{}`: {e}", db.database_url))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let Some(command) = cli.command else { anyhow::bail!("no command given") };
+    match command {
+        Command::Migrate => {
+            open(&cli.db).await?.close().await;
+            println!("migrations applied to {}", cli.db.database_url);
+        }
+        Command::Keys { command } => {
+            let store = open(&cli.db).await?;
+            match command {
+                KeysCommand::Create { project, name } => {
+                    let (id, secret) = store.create_key(&project, &name).await?;
+                    println!("Created API key {id} for project `{project}`. It is shown only once:");
+                    println!("{secret}");
+                }
+                KeysCommand::List => {
+                    println!("{:>4}  {:<16} {:<16} {:<12} {:<25} status", "id", "project", "name", "prefix", "created");
+                    for k in store.list_keys().await? {
+                        let status = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                        println!(
+                            "{:>4}  {:<16} {:<16} {:<12} {:<25} {status}",
+                            k.id,
+                            k.project,
+                            k.name,
+                            k.prefix,
+                            crate::db::rfc3339(k.created_at)
+                        );
+                    }
+                }
+                KeysCommand::Revoke { key } => {
+                    if store.revoke_key(&key).await? {
+                        println!("revoked {key}");
+                    } else {
+                        anyhow::bail!("no active key with id or prefix `{key}`");
+                    }
+                }
+            }
+            store.close().await;
+        }
+        Command::Demo(args) => {
+            let store = open(&cli.db).await?;
+            let stats = crate::demo::generate(&store, &args.into_options()).await?;
+            println!("{stats}");
+            store.close().await;
+        }
+        Command::Serve(args) => serve(cli.db, args).await?,
+    }
+    Ok(())
+}
+
+impl DemoArgs {
+    fn into_options(self) -> crate::demo::DemoOptions {
+        crate::demo::DemoOptions { sessions: self.sessions, seed: self.seed, progress: !self.quiet }
+    }
+}
+
+/// Leptos settings: cargo-leptos's environment when it runs us, else the repository layout, so
+/// a release binary runs from the repository root with no environment at all.
+fn leptos_options(addr: SocketAddr) -> LeptosOptions {
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string());
+    let env = if var("LEPTOS_ENV", "PROD").eq_ignore_ascii_case("DEV") { Env::DEV } else { Env::PROD };
+    LeptosOptions::builder()
+        .output_name(var("LEPTOS_OUTPUT_NAME", "threadline"))
+        .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
+        .site_pkg_dir(var("LEPTOS_SITE_PKG_DIR", "pkg"))
+        .env(env)
+        .site_addr(addr)
+        .reload_port(var("LEPTOS_RELOAD_PORT", "3001").parse().unwrap_or(3001))
+        .build()
+}
+
+async fn serve(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
+    if !args.addr.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to listen on {}: without authentication Threadline only serves loopback \
+             addresses. Use --addr 127.0.0.1:PORT (and a reverse proxy with authentication), \
+             see README \"Security\".",
+            args.addr
+        );
+    }
+    let store = open(&db).await?;
+    if args.demo_if_empty > 0 && store.session_count().await? == 0 {
+        println!("empty database: generating {} demo sessions first", args.demo_if_empty);
+        let options = crate::demo::DemoOptions { sessions: args.demo_if_empty, seed: 42, progress: true };
+        let stats = crate::demo::generate(&store, &options).await?;
+        println!("{stats}");
+    }
+    let limits = Limits {
+        max_body_bytes: args.max_body_bytes,
+        max_batch_runs: args.max_batch_runs,
+        max_spans_per_request: args.max_spans_per_request,
+    };
+    let state = AppState { store: store.clone(), leptos_options: leptos_options(args.addr), limits: Arc::new(limits) };
+    let app = super::http::router(state);
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.addr))?;
+    let where_data = match store.backend() {
+        crate::db::Backend::Sqlite => {
+            let path = db.database_url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+            let path = path.split('?').next().unwrap_or(path);
+            let full = std::fs::canonicalize(path).map(|p| p.display().to_string()).unwrap_or(path.to_string());
+            format!("SQLite file {full}")
+        }
+        crate::db::Backend::Postgres => "PostgreSQL".to_string(),
+    };
+    tracing::info!(url = %format!("http://{}", args.addr), data = %where_data, "Threadline is serving");
+    println!("Threadline is serving http://{} — data in {where_data}", args.addr);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("shutting down: closing the database");
+    store.close().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM; axum then stops accepting and finishes in-flight requests.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,83 @@
+//! The HTTP router: ingestion, the REST API, health, server functions and the Leptos pages,
+//! with one log line per request.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+
+use super::state::AppState;
+use super::{ingest, rest};
+use crate::app::{shell, App};
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let body_limit = state.limits.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/runs", post(ingest::post_runs))
+        .route("/api/v1/runs/", post(ingest::post_runs))
+        .route("/v1/traces", post(ingest::post_traces))
+        .merge(rest::router())
+        .route("/api/{*fn_name}", post(server_fn_handler).get(server_fn_handler))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            {
+                let options = state.leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Room for the gzip header; decompressed size is checked again by the handlers.
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+async fn server_fn_handler(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
+    handle_server_fns_with_context(move || provide_context(state.clone()), request).await
+}
+
+/// `GET /healthz`: 200 when the database answers.
+async fn healthz(State(state): State<AppState>) -> Response {
+    if state.store.ping().await {
+        (StatusCode::OK, "ok").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    }
+}
+
+/// One INFO line per request: method, route template (never raw ids), status and latency.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| {
+            if request.uri().path().starts_with("/pkg/") {
+                "/pkg/{file}".into()
+            } else {
+                "(unmatched)".into()
+            }
+        });
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(%method, route, status, latency_ms = format!("{latency_ms:.2}"), "request");
+    response
+}

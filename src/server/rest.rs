@@ -1,0 +1,120 @@
+//! The read API (SPEC §5), in the Waxell Observe shapes.
+
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::auth::read_project;
+use super::error::ApiError;
+use super::state::AppState;
+use crate::model::query::parse_list_params;
+use crate::model::SessionPage;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/observability/sessions", get(list_sessions))
+        .route("/api/v1/observability/sessions/", get(list_sessions))
+}
+
+/// Decodes a raw query string into pairs (percent-decoding, `+` as space).
+pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    raw.map(url_pairs).unwrap_or_default()
+}
+
+fn url_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `?offset=…&limit=…` plus every other parameter of the request, as Waxell's links are.
+fn page_link(pairs: &[(String, String)], offset: i64, limit: i64) -> String {
+    let mut parts = vec![format!("offset={offset}"), format!("limit={limit}")];
+    for (k, v) in pairs {
+        if k != "offset" && k != "limit" {
+            parts.push(format!("{}={}", percent_encode(k), percent_encode(v)));
+        }
+    }
+    format!("?{}", parts.join("&"))
+}
+
+/// `GET /api/v1/observability/sessions/`.
+async fn list_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<SessionPage>, ApiError> {
+    let project = read_project(&state, &headers).await?;
+    let pairs = query_pairs(raw.as_deref());
+    let query = parse_list_params(&pairs, crate::db::now_us())
+        .map_err(|e| ApiError::BadParam { param: e.param, error: e.error })?;
+    let mut page = state.store.list_sessions(project, &query).await?;
+    if query.offset + query.limit < page.count {
+        page.next = Some(page_link(&pairs, query.offset + query.limit, query.limit));
+    }
+    if query.offset > 0 {
+        page.previous = Some(page_link(&pairs, (query.offset - query.limit).max(0), query.limit));
+    }
+    Ok(Json(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_decode() {
+        let pairs = query_pairs(Some("search=a%20b&q=x+y&tool=%3Cscript%3E&bad=%zz"));
+        assert_eq!(pairs[0], ("search".into(), "a b".into()));
+        assert_eq!(pairs[1], ("q".into(), "x y".into()));
+        assert_eq!(pairs[2], ("tool".into(), "<script>".into()));
+        assert_eq!(pairs[3], ("bad".into(), "%zz".into()));
+    }
+
+    #[test]
+    fn page_links_keep_other_parameters() {
+        let pairs = vec![("sort".to_string(), "-run_count".to_string()), ("offset".into(), "0".into())];
+        assert_eq!(page_link(&pairs, 10, 10), "?offset=10&limit=10&sort=-run_count");
+    }
+}
