@@ -74,6 +74,7 @@ CREATE TABLE session_facets (
 CREATE INDEX session_facets_lookup ON session_facets (project_id, kind, value, session_id);
 
 -- Activity chains of an API key (see src/sessionize): runs at most the inactivity gap apart.
+-- Chains are disjoint intervals of start times, so a run's chain follows from its start.
 CREATE TABLE chains (
     id               BIGSERIAL PRIMARY KEY,
     project_id       BIGINT NOT NULL,
@@ -93,7 +94,6 @@ CREATE TABLE runs (
     run_key          TEXT NOT NULL,
     session_id       BIGINT NOT NULL,
     api_key_id       BIGINT NOT NULL,
-    chain_id         BIGINT NOT NULL,
     explicit         BIGINT NOT NULL,
     session_source   TEXT,
     user_id          TEXT,
@@ -129,7 +129,6 @@ CREATE TABLE runs (
 );
 CREATE INDEX runs_by_session ON runs (session_id, started_at);
 CREATE INDEX runs_by_key_start ON runs (api_key_id, started_at);
-CREATE INDEX runs_by_chain ON runs (chain_id, started_at);
 CREATE INDEX runs_by_trace ON runs (project_id, trace_id) WHERE trace_id IS NOT NULL;
 
 -- Spans are stored once per (trace, span): a re-sent span is ignored.

@@ -90,7 +90,7 @@ pub fn ChipList(
                         href=href
                         title=title
                         class=format!(
-                            "inline-block max-w-[11rem] truncate rounded px-1.5 py-0.5 align-middle text-xs font-medium ring-1 ring-inset {}",
+                            "inline-block max-w-[9rem] truncate rounded px-1.5 py-0.5 align-middle text-xs font-medium ring-1 ring-inset {}",
                             kind.class(),
                         )
                     >

@@ -48,6 +48,11 @@ impl Store {
         runs: Vec<NativeRun>,
     ) -> Result<Vec<IngestedRun>> {
         let mut w = Writer::begin(self, owner).await?;
+        let ids: Vec<&str> = runs.iter().filter_map(|r| r.id.as_deref()).collect();
+        let traces: Vec<&str> = runs.iter().filter_map(|r| r.fields.trace_id.as_deref()).collect();
+        w.prefetch_runs(false, &ids).await?;
+        w.prefetch_runs(true, &traces).await?;
+        w.prefetch_rollups(&traces).await?;
         let mut keys = Vec::with_capacity(runs.len());
         for run in runs {
             keys.push(w.native_run(run).await?);
@@ -79,8 +84,19 @@ impl Store {
                 .or_default()
                 .merge(&TraceRollup::from_span(span));
         }
+        let traces: Vec<&str> = by_trace.keys().copied().collect();
+        w.prefetch_rollups(&traces).await?;
+        w.prefetch_runs(true, &traces).await?;
+        let mut updated = Vec::with_capacity(by_trace.len());
         for (trace_id, partial) in &by_trace {
-            w.trace_updated(trace_id, partial).await?;
+            let before = w.rollups.get(*trace_id).cloned().flatten();
+            let mut rollup = before.clone().unwrap_or_default();
+            rollup.merge(partial);
+            updated.push((trace_id.to_string(), before, rollup));
+        }
+        w.store_rollups(updated.iter().map(|(t, _, r)| (t.clone(), r.clone())).collect()).await?;
+        for (trace_id, before, rollup) in &updated {
+            w.trace_updated(trace_id, before.as_ref(), rollup).await?;
         }
         w.finish_sessions().await?;
         w.commit().await?;
@@ -93,6 +109,7 @@ impl Store {
 }
 
 /// A run as found in the database before an update.
+#[derive(Clone)]
 struct StoredRun {
     id: i64,
     run_key: String,
@@ -126,6 +143,12 @@ struct Writer<'s> {
     _guard: Option<OwnedMutexGuard<()>>,
     owner: KeyOwner,
     explicit_cache: HashMap<String, i64>,
+    /// Runs looked up (or written) in this transaction, by run key and by trace id; `None`
+    /// means known to be absent. Filled in bulk up front so a batch costs a few queries, not a
+    /// few per run.
+    runs_by_key: HashMap<String, Option<StoredRun>>,
+    runs_by_trace: HashMap<String, Option<StoredRun>>,
+    rollups: HashMap<String, Option<TraceRollup>>,
     deltas: HashMap<i64, Delta>,
     dirty: HashSet<i64>,
 }
@@ -231,6 +254,9 @@ impl<'s> Writer<'s> {
             _guard: guard,
             owner,
             explicit_cache: HashMap::new(),
+            runs_by_key: HashMap::new(),
+            runs_by_trace: HashMap::new(),
+            rollups: HashMap::new(),
             deltas: HashMap::new(),
             dirty: HashSet::new(),
         })
@@ -247,50 +273,125 @@ impl<'s> Writer<'s> {
 
     // ---- runs -------------------------------------------------------------------------------
 
-    async fn find_run(&mut self, by: &str, value: &str) -> Result<Option<StoredRun>> {
-        let sql = format!(
-            "SELECT id, run_key, session_id, api_key_id, started_at, native FROM runs \
-             WHERE project_id = $1 AND {by} = $2 ORDER BY id LIMIT 1"
-        );
-        let row = sqlx::query(&sql)
-            .bind(self.owner.project_id)
-            .bind(value)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
+    const STORED_RUN_COLUMNS: &'static str =
+        "id, run_key, session_id, api_key_id, started_at, native, trace_id";
+
+    fn stored_run(row: &sqlx::any::AnyRow) -> Result<(StoredRun, Option<String>)> {
         let native: Option<String> = row.try_get(5)?;
-        Ok(Some(StoredRun {
-            id: row.try_get(0)?,
-            run_key: row.try_get(1)?,
-            session_id: row.try_get(2)?,
-            api_key_id: row.try_get(3)?,
-            started_at: row.try_get(4)?,
-            native: native.map(|n| serde_json::from_str(&n)).transpose()?,
-        }))
+        Ok((
+            StoredRun {
+                id: row.try_get(0)?,
+                run_key: row.try_get(1)?,
+                session_id: row.try_get(2)?,
+                api_key_id: row.try_get(3)?,
+                started_at: row.try_get(4)?,
+                native: native.map(|n| serde_json::from_str(&n)).transpose()?,
+            },
+            row.try_get(6)?,
+        ))
+    }
+
+    /// Loads the runs with these run keys (or trace ids) into the cache in a few queries.
+    async fn prefetch_runs(&mut self, by_trace: bool, values: &[&str]) -> Result<()> {
+        let cache = if by_trace { &self.runs_by_trace } else { &self.runs_by_key };
+        let mut wanted: Vec<&str> = values.iter().copied().filter(|v| !cache.contains_key(*v)).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let column = if by_trace { "trace_id" } else { "run_key" };
+        for chunk in wanted.chunks(500) {
+            let sql = format!(
+                "SELECT {} FROM runs WHERE project_id = $1 AND {column} IN {} ORDER BY id",
+                Self::STORED_RUN_COLUMNS,
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(self.owner.project_id);
+            for v in chunk {
+                q = q.bind(v.to_string());
+            }
+            let rows = q.fetch_all(&mut *self.tx).await?;
+            let cache = if by_trace { &mut self.runs_by_trace } else { &mut self.runs_by_key };
+            for v in chunk {
+                cache.insert(v.to_string(), None);
+            }
+            for row in &rows {
+                let (run, trace) = Self::stored_run(row)?;
+                let k = if by_trace { trace.unwrap_or_default() } else { run.run_key.clone() };
+                // The oldest row wins if a trace id was ever given to two runs.
+                if cache.get(&k).is_some_and(Option::is_none) {
+                    cache.insert(k, Some(run));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn find_run(&mut self, by_trace: bool, value: &str) -> Result<Option<StoredRun>> {
+        self.prefetch_runs(by_trace, &[value]).await?;
+        let cache = if by_trace { &self.runs_by_trace } else { &self.runs_by_key };
+        Ok(cache.get(value).cloned().flatten())
+    }
+
+    /// Loads the rollups of these traces into the cache.
+    async fn prefetch_rollups(&mut self, traces: &[&str]) -> Result<()> {
+        let wanted: Vec<&str> = traces.iter().copied().filter(|t| !self.rollups.contains_key(*t)).collect();
+        for chunk in wanted.chunks(500) {
+            let sql = format!(
+                "SELECT trace_id, rollup FROM trace_rollups WHERE project_id = $1 AND trace_id IN {}",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(self.owner.project_id);
+            for t in chunk {
+                q = q.bind(t.to_string());
+            }
+            let rows = q.fetch_all(&mut *self.tx).await?;
+            for t in chunk {
+                self.rollups.insert(t.to_string(), None);
+            }
+            for row in rows {
+                let trace: String = row.try_get(0)?;
+                let rollup: TraceRollup = serde_json::from_str(&row.try_get::<String, _>(1)?)?;
+                self.rollups.insert(trace, Some(rollup));
+            }
+        }
+        Ok(())
     }
 
     async fn load_rollup(&mut self, trace_id: &str) -> Result<Option<TraceRollup>> {
-        let row = sqlx::query("SELECT rollup FROM trace_rollups WHERE project_id = $1 AND trace_id = $2")
-            .bind(self.owner.project_id)
-            .bind(trace_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        match row {
-            Some(row) => Ok(Some(serde_json::from_str(&row.try_get::<String, _>(0)?)?)),
-            None => Ok(None),
+        self.prefetch_rollups(&[trace_id]).await?;
+        Ok(self.rollups.get(trace_id).cloned().flatten())
+    }
+
+    /// Writes rollups in multi-row statements and keeps the cache in step.
+    async fn store_rollups(&mut self, rollups: Vec<(String, TraceRollup)>) -> Result<()> {
+        for chunk in rollups.chunks(300) {
+            let values: Vec<String> = (0..chunk.len()).map(|i| placeholders(i * 3 + 1, 3)).collect();
+            let sql = format!(
+                "INSERT INTO trace_rollups (project_id, trace_id, rollup) VALUES {} \
+                 ON CONFLICT (project_id, trace_id) DO UPDATE SET rollup = excluded.rollup",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (trace, rollup) in chunk {
+                q = q.bind(self.owner.project_id).bind(trace.clone()).bind(serde_json::to_string(rollup)?);
+            }
+            q.execute(&mut *self.tx).await?;
         }
+        for (trace, rollup) in rollups {
+            self.rollups.insert(trace, Some(rollup));
+        }
+        Ok(())
     }
 
     /// Stores one native run; returns its run key.
     async fn native_run(&mut self, run: NativeRun) -> Result<String> {
         let mut existing = match &run.id {
-            Some(id) => self.find_run("run_key", id).await?,
+            Some(id) => self.find_run(false, id).await?,
             None => None,
         };
         let rollup = match &run.fields.trace_id {
             Some(t) => {
                 if existing.is_none() {
-                    existing = self.find_run("trace_id", t).await?;
+                    existing = self.find_run(true, t).await?;
                 }
                 self.load_rollup(t).await?.map(|r| r.to_fields())
             }
@@ -314,31 +415,31 @@ impl<'s> Writer<'s> {
     }
 
     /// New spans of `trace_id` arrived: fold them into the trace's rollup and its run.
-    async fn trace_updated(&mut self, trace_id: &str, partial: &TraceRollup) -> Result<()> {
-        let mut rollup = self.load_rollup(trace_id).await?.unwrap_or_default();
-        rollup.merge(partial);
-        sqlx::query(
-            "INSERT INTO trace_rollups (project_id, trace_id, rollup) VALUES ($1, $2, $3) \
-             ON CONFLICT (project_id, trace_id) DO UPDATE SET rollup = excluded.rollup",
-        )
-        .bind(self.owner.project_id)
-        .bind(trace_id)
-        .bind(serde_json::to_string(&rollup)?)
-        .execute(&mut *self.tx)
-        .await?;
-        let existing = self.find_run("trace_id", trace_id).await?;
-        let from_spans = rollup.to_fields();
-        let fields = match existing.as_ref().and_then(|e| e.native.as_ref()) {
-            Some(native) => native.overlay(&from_spans),
-            None => from_spans,
+    async fn trace_updated(
+        &mut self,
+        trace_id: &str,
+        before: Option<&TraceRollup>,
+        rollup: &TraceRollup,
+    ) -> Result<()> {
+        let existing = self.find_run(true, trace_id).await?;
+        let native = existing.as_ref().and_then(|e| e.native.clone());
+        let effective = |spans: Option<&TraceRollup>| -> Option<Run> {
+            let from_spans = spans.map(TraceRollup::to_fields).unwrap_or_default();
+            match &native {
+                Some(n) => n.overlay(&from_spans),
+                None => from_spans,
+            }
+            .resolve()
         };
-        let Some(run) = fields.resolve() else { return Ok(()) };
+        let Some(run) = effective(Some(rollup)) else { return Ok(()) };
+        // Spans often add nothing a native run did not already say: then the stored run, its
+        // chain and its session are already right.
+        if existing.is_some() && effective(before).as_ref() == Some(&run) {
+            return Ok(());
+        }
+
         let key = existing.as_ref().map(|e| e.run_key.clone()).unwrap_or_else(|| trace_id.to_string());
-        let native = existing
-            .as_ref()
-            .and_then(|e| e.native.as_ref())
-            .map(serde_json::to_string)
-            .transpose()?;
+        let native = native.as_ref().map(serde_json::to_string).transpose()?;
         self.place_and_store(existing, &key, &run, native.as_deref()).await
     }
 
@@ -357,19 +458,26 @@ impl<'s> Writer<'s> {
                 let session = self.session_for(run, chain, key_id).await?;
                 let cols = RUN_COLUMNS;
                 let sql = format!(
-                    "INSERT INTO runs (project_id, run_key, session_id, api_key_id, chain_id, {cols}) \
-                     VALUES {}",
-                    placeholders(1, 5 + RUN_COLUMN_COUNT)
+                    "INSERT INTO runs (project_id, run_key, session_id, api_key_id, {cols}) \
+                     VALUES {} RETURNING id",
+                    placeholders(1, 4 + RUN_COLUMN_COUNT)
                 );
                 let mut args = AnyArguments::default();
                 let _ = args.add(self.owner.project_id);
                 let _ = args.add(run_key.to_string());
                 let _ = args.add(session);
                 let _ = args.add(key_id);
-                let _ = args.add(chain);
                 bind_run(&mut args, run, native)?;
-                sqlx::query_with(&sql, args).execute(&mut *self.tx).await?;
+                let id: i64 = sqlx::query_with(&sql, args).fetch_one(&mut *self.tx).await?.try_get(0)?;
                 self.add_delta(session, run);
+                self.remember(StoredRun {
+                    id,
+                    run_key: run_key.to_string(),
+                    session_id: session,
+                    api_key_id: key_id,
+                    started_at: run.started_at,
+                    native: native.map(serde_json::from_str).transpose()?,
+                }, run.trace_id.as_deref());
             }
             Some(old) => {
                 // Write the new fields first so chain maintenance sees the run where it now is.
@@ -389,19 +497,12 @@ impl<'s> Writer<'s> {
                 let _ = args.add(run_key.to_string());
                 sqlx::query_with(&sql, args).execute(&mut *self.tx).await?;
                 if old.started_at != run.started_at {
-                    let chain = self.chain_insert(old.api_key_id, run.started_at).await?;
-                    sqlx::query("UPDATE runs SET chain_id = $1 WHERE id = $2")
-                        .bind(chain)
-                        .bind(old.id)
-                        .execute(&mut *self.tx)
-                        .await?;
+                    // Add the new point before removing the old one, so a run that moves a
+                    // little keeps its chain (and its automatic session) throughout.
+                    self.chain_insert(old.api_key_id, run.started_at).await?;
                     self.chain_remove_point(old.api_key_id, old.started_at).await?;
                 }
-                let row = sqlx::query("SELECT chain_id FROM runs WHERE id = $1")
-                    .bind(old.id)
-                    .fetch_one(&mut *self.tx)
-                    .await?;
-                let chain: i64 = row.try_get(0)?;
+                let chain = self.chain_at(old.api_key_id, run.started_at).await?;
                 let session = self.session_for(run, chain, old.api_key_id).await?;
                 sqlx::query("UPDATE runs SET session_id = $1 WHERE id = $2")
                     .bind(session)
@@ -410,9 +511,26 @@ impl<'s> Writer<'s> {
                     .await?;
                 self.dirty.insert(old.session_id);
                 self.dirty.insert(session);
+                let old_key = old.run_key.clone();
+                self.runs_by_key.remove(&old_key);
+                self.remember(StoredRun {
+                    run_key: run_key.to_string(),
+                    session_id: session,
+                    started_at: run.started_at,
+                    native: native.map(serde_json::from_str).transpose()?,
+                    ..old
+                }, run.trace_id.as_deref());
             }
         }
         Ok(())
+    }
+
+    /// Records a run as it now is, so later runs of the same transaction find it.
+    fn remember(&mut self, run: StoredRun, trace_id: Option<&str>) {
+        if let Some(t) = trace_id {
+            self.runs_by_trace.insert(t.to_string(), Some(run.clone()));
+        }
+        self.runs_by_key.insert(run.run_key.clone(), Some(run));
     }
 
     fn add_delta(&mut self, session: i64, run: &Run) {
@@ -579,13 +697,6 @@ impl<'s> Writer<'s> {
                 if absorbed.is_empty() {
                     return Ok(survivor);
                 }
-                for a in &absorbed {
-                    sqlx::query("UPDATE runs SET chain_id = $1 WHERE chain_id = $2")
-                        .bind(survivor)
-                        .bind(*a)
-                        .execute(&mut *self.tx)
-                        .await?;
-                }
                 let sessions: Vec<i64> = std::iter::once(survivor)
                     .chain(absorbed.iter().copied())
                     .filter_map(|c| autos.get(&c).copied().flatten())
@@ -609,6 +720,23 @@ impl<'s> Writer<'s> {
                 q.execute(&mut *self.tx).await?;
                 Ok(survivor)
             }
+        }
+    }
+
+    /// The chain holding a run of `key_id` that starts at `t`. Chains are disjoint intervals of
+    /// start times, so the start alone says which; runs need not store it (merging chains would
+    /// otherwise rewrite every run of the absorbed ones).
+    async fn chain_at(&mut self, key_id: i64, t: i64) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT id FROM chains WHERE api_key_id = $1 AND first_start <= $2 AND last_start >= $2",
+        )
+        .bind(key_id)
+        .bind(t)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        match row {
+            Some(r) => Ok(r.try_get(0)?),
+            None => Err(super::StoreError::Corrupt(format!("no activity chain of key {key_id} holds {t}"))),
         }
     }
 
@@ -701,12 +829,6 @@ impl<'s> Writer<'s> {
                 .fetch_one(&mut *self.tx)
                 .await?
                 .try_get(0)?;
-                sqlx::query("UPDATE runs SET chain_id = $1 WHERE chain_id = $2 AND started_at >= $3")
-                    .bind(later)
-                    .bind(chain.id)
-                    .bind(at)
-                    .execute(&mut *self.tx)
-                    .await?;
                 if let Some(s) = auto {
                     self.split_session(s, chain.id, later, at, key_id).await?;
                 }

@@ -81,7 +81,7 @@ impl Scope {
 
     pub fn placeholder(self) -> &'static str {
         match self {
-            Scope::Any => "Search session IDs, models and tools…",
+            Scope::Any => "Search IDs, models, tools…",
             Scope::Id => "Part of a session ID…",
             Scope::Model => "Exact model name, e.g. gpt-4o",
             Scope::Tool => "Exact tool name, e.g. web_search",

@@ -845,7 +845,19 @@ fn NoMatch(pairs: Pairs) -> impl IntoView {
 #[component]
 fn GettingStarted(origin: String) -> impl IntoView {
     let curl = format!(
-        "curl -X POST {origin}/api/v1/runs \\\n  -H \"Authorization: Bearer <key>\" \\\n  -H \"Content-Type: application/json\" \\\n  -H \"X-Session-Id: my-first-session\" \\\n  -d '{{\"runs\": [{{\"agent_name\": \"chat-agent\", \"started_at\": \"2026-02-07T10:00:00Z\", \"duration_ms\": 1200, \"model\": \"gpt-4o\", \"input_tokens\": 420, \"output_tokens\": 180, \"cost\": 0.0031}}]}}'"
+        r#"curl -X POST {origin}/api/v1/runs \
+  -H "Authorization: Bearer <key>" \
+  -H "Content-Type: application/json" \
+  -H "X-Session-Id: my-first-session" \
+  -d '{{"runs": [{{
+        "agent_name": "chat-agent",
+        "started_at": "2026-02-07T10:00:00Z",
+        "duration_ms": 1200,
+        "model": "gpt-4o",
+        "input_tokens": 420,
+        "output_tokens": 180,
+        "cost": 0.0031
+      }}]}}'"#
     );
     let otel = format!(
         "export OTEL_EXPORTER_OTLP_TRACES_ENDPOINT={origin}/v1/traces\nexport OTEL_EXPORTER_OTLP_HEADERS=\"Authorization=Bearer%20<key>\""
