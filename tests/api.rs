@@ -78,6 +78,33 @@ async fn native_runs_round_trip_through_the_api() {
         .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
         assert_eq!(session_count(&app).await, 3);
+
+        // Session detail, with paged runs and exact aggregates.
+        for i in 0..5 {
+            let r = post_json(&app, "/api/v1/runs", Some(&key), &json!({"runs": [
+                {"id": format!("long-{i}"), "session_id": "long one", "started_at": at(10.0 + i as f64), "cost": 0.25}
+            ]})).await;
+            assert_eq!(r.status, StatusCode::OK);
+        }
+        let d = get(&app, "/api/v1/observability/sessions/long%20one/?runs_limit=2&runs_offset=2").await;
+        assert_eq!(d.status, StatusCode::OK, "{}", d.text());
+        let d = d.json();
+        assert_eq!(d["aggregates"]["run_count"], 5);
+        assert_eq!(d["aggregates"]["total_cost"], 1.25);
+        let ids: Vec<&str> = d["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, vec!["long-2", "long-3"]);
+        assert_eq!(d["runs"][0]["status"], "success");
+        let r1 = get(&app, "/api/v1/observability/sessions/from-header").await.json();
+        assert_eq!(r1["runs"][0]["tokens"], 150);
+        assert_eq!(r1["runs"][0]["duration"], 1.2);
+        assert_eq!(r1["runs"][0]["model"], "gpt-4o");
+        let missing = get(&app, "/api/v1/observability/sessions/nope/").await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert!(missing.json()["error"].is_string());
+        let bad = get(&app, "/api/v1/observability/sessions/long%20one/?runs_limit=-1").await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        let missing = get(&app, "/api/v1/observability/traces/0123456789abcdef0123456789abcdef/").await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
     }
 }
 
@@ -261,6 +288,15 @@ async fn otlp_protobuf_and_json_give_the_same_sessions() {
             assert_eq!(run.agent_name, "billing-bot");
             assert_eq!(run.duration, Some(3.0));
             results.push(serde_json::to_value(&d).unwrap());
+            let t = get(&app, &format!("/api/v1/observability/traces/{}/", hex(&trace))).await;
+            assert_eq!(t.status, StatusCode::OK);
+            let t = t.json();
+            assert_eq!(t["session_id"], "conv-otlp");
+            assert_eq!(t["spans"].as_array().unwrap().len(), 3, "each span stored once");
+            assert_eq!(t["spans"][0]["category"], "agent");
+            assert_eq!(t["spans"][1]["category"], "llm");
+            assert_eq!(t["spans"][2]["category"], "tool");
+            assert_eq!(t["spans"][1]["parent_span_id"], t["spans"][0]["span_id"]);
             // Two tests share the database: clear this project's key name from the next round.
         }
         assert_eq!(results[0], results[1], "{}: protobuf and JSON differ", db.backend);

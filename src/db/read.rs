@@ -349,3 +349,60 @@ impl Store {
         }))
     }
 }
+
+impl Store {
+    /// A trace's run and spans; `None` when neither is stored.
+    pub async fn trace_detail(
+        &self,
+        project_id: i64,
+        trace_id: &str,
+    ) -> Result<Option<crate::model::TraceDetail>> {
+        let sql = format!(
+            "SELECT {RUN_VIEW_COLUMNS}, (SELECT public_id FROM sessions s WHERE s.id = runs.session_id) \
+             FROM runs WHERE project_id = $1 AND trace_id = $2 ORDER BY id LIMIT 1"
+        );
+        let row = sqlx::query(&sql).bind(project_id).bind(trace_id).fetch_optional(&self.pool).await?;
+        let (run, session_id) = match &row {
+            Some(r) => (Some(run_view(r)?), r.try_get::<Option<String>, _>(29)?),
+            None => (None, None),
+        };
+        let rows = sqlx::query(
+            "SELECT span_id, parent_span_id, name, kind, category, start_ns, end_ns, status_code, \
+               status_message, attributes, resource, events \
+             FROM spans WHERE project_id = $1 AND trace_id = $2 ORDER BY start_ns, span_id",
+        )
+        .bind(project_id)
+        .bind(trace_id)
+        .fetch_all(&self.pool)
+        .await?;
+        if run.is_none() && rows.is_empty() {
+            return Ok(None);
+        }
+        let json = |text: String| serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        let ns_time = |ns: i64| rfc3339(ns.div_euclid(1000));
+        let spans = rows
+            .iter()
+            .map(|r| {
+                let start_ns: i64 = r.try_get(5)?;
+                let end_ns: i64 = r.try_get(6)?;
+                Ok(crate::model::SpanView {
+                    span_id: r.try_get(0)?,
+                    parent_span_id: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    kind: r.try_get(3)?,
+                    category: r.try_get(4)?,
+                    start_ns,
+                    end_ns,
+                    start: ns_time(start_ns),
+                    end: ns_time(end_ns),
+                    status: r.try_get(7)?,
+                    status_message: r.try_get(8)?,
+                    attributes: json(r.try_get(9)?),
+                    resource: json(r.try_get(10)?),
+                    events: json(r.try_get(11)?),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(crate::model::TraceDetail { trace_id: trace_id.to_string(), session_id, run, spans }))
+    }
+}

@@ -228,3 +228,34 @@ pub struct SessionDetail {
     pub runs_offset: i64,
     pub runs_limit: i64,
 }
+
+/// One span of a trace, for the waterfall.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpanView {
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub name: String,
+    pub kind: String,
+    /// `llm`, `tool`, `agent` or `other`.
+    pub category: String,
+    /// Epoch nanoseconds (exact), and RFC 3339 for people.
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub start: String,
+    pub end: String,
+    /// `unset`, `ok` or `error`.
+    pub status: String,
+    pub status_message: Option<String>,
+    pub attributes: serde_json::Value,
+    pub resource: serde_json::Value,
+    pub events: serde_json::Value,
+}
+
+/// A trace: its run (when one is stored) and its spans in start order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceDetail {
+    pub trace_id: String,
+    pub session_id: Option<String>,
+    pub run: Option<RunView>,
+    pub spans: Vec<SpanView>,
+}

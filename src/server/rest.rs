@@ -1,6 +1,6 @@
 //! The read API (SPEC §5), in the Waxell Observe shapes.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -9,12 +9,62 @@ use super::auth::read_project;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::model::query::parse_list_params;
-use crate::model::SessionPage;
+use crate::model::{SessionDetail, SessionPage, TraceDetail};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/observability/sessions", get(list_sessions))
         .route("/api/v1/observability/sessions/", get(list_sessions))
+        .route("/api/v1/observability/sessions/{session_id}", get(session_detail))
+        .route("/api/v1/observability/sessions/{session_id}/", get(session_detail))
+        .route("/api/v1/observability/traces/{trace_id}", get(trace_detail))
+        .route("/api/v1/observability/traces/{trace_id}/", get(trace_detail))
+}
+
+/// Default and largest page of runs in a session detail.
+pub const DEFAULT_RUNS_LIMIT: i64 = 100;
+pub const MAX_RUNS_LIMIT: i64 = 1000;
+
+/// Parses a non-negative integer parameter, naming it when it is not one.
+fn int_param(pairs: &[(String, String)], name: &str, default: i64) -> Result<i64, ApiError> {
+    match pairs.iter().rev().find(|(k, _)| k == name) {
+        None => Ok(default),
+        Some((_, v)) if v.is_empty() => Ok(default),
+        Some((_, v)) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(n),
+            _ => Err(ApiError::BadParam { param: name.into(), error: format!("`{v}` is not a whole number ≥ 0") }),
+        },
+    }
+}
+
+/// `GET /api/v1/observability/sessions/{session_id}/`: aggregates and a page of runs.
+async fn session_detail(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(session_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<SessionDetail>, ApiError> {
+    let project = read_project(&state, &headers).await?;
+    let pairs = query_pairs(raw.as_deref());
+    let limit = int_param(&pairs, "runs_limit", DEFAULT_RUNS_LIMIT)?.clamp(1, MAX_RUNS_LIMIT);
+    let offset = int_param(&pairs, "runs_offset", 0)?;
+    match state.store.session_detail(project, &session_id, limit, offset).await? {
+        Some(detail) => Ok(Json(detail)),
+        None => Err(ApiError::NotFound(format!("no session `{session_id}`"))),
+    }
+}
+
+/// `GET /api/v1/observability/traces/{trace_id}/`: the run and its spans.
+async fn trace_detail(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(trace_id): Path<String>,
+) -> Result<Json<TraceDetail>, ApiError> {
+    let project = read_project(&state, &headers).await?;
+    match state.store.trace_detail(project, &trace_id).await? {
+        Some(detail) => Ok(Json(detail)),
+        None => Err(ApiError::NotFound(format!("no trace `{trace_id}`"))),
+    }
 }
 
 /// Decodes a raw query string into pairs (percent-decoding, `+` as space).
