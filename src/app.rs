@@ -60,6 +60,8 @@ pub fn App() -> impl IntoView {
                     // Async: the server waits for the list's data and sends a complete page,
                     // which is what makes it usable before (or without) the WebAssembly.
                     <Route path=path!("/") view=SessionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/sessions/:id") view=crate::pages::session::SessionPage ssr=SsrMode::Async />
+                    <Route path=path!("/traces/:trace_id") view=crate::pages::trace::TracePage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

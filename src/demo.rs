@@ -59,12 +59,41 @@ const MODELS: [(&str, f64, f64); 6] = [
 ];
 
 const TOOLS: [&str; 36] = [
-    "search_web", "fetch_url", "read_file", "write_file", "run_sql", "list_tables",
-    "get_weather", "book_flight", "search_flights", "send_email", "create_ticket", "lookup_order",
-    "refund_order", "get_customer", "vector_search", "summarize_doc", "translate", "calculator",
-    "python_exec", "git_diff", "git_blame", "run_tests", "lint_code", "open_pr",
-    "jira_search", "slack_post", "calendar_lookup", "create_event", "get_stock_price",
-    "currency_convert", "geocode", "image_caption", "ocr_document", "kb_lookup", "escalate_human",
+    "search_web",
+    "fetch_url",
+    "read_file",
+    "write_file",
+    "run_sql",
+    "list_tables",
+    "get_weather",
+    "book_flight",
+    "search_flights",
+    "send_email",
+    "create_ticket",
+    "lookup_order",
+    "refund_order",
+    "get_customer",
+    "vector_search",
+    "summarize_doc",
+    "translate",
+    "calculator",
+    "python_exec",
+    "git_diff",
+    "git_blame",
+    "run_tests",
+    "lint_code",
+    "open_pr",
+    "jira_search",
+    "slack_post",
+    "calendar_lookup",
+    "create_event",
+    "get_stock_price",
+    "currency_convert",
+    "geocode",
+    "image_caption",
+    "ocr_document",
+    "kb_lookup",
+    "escalate_human",
     "check_inventory",
 ];
 
@@ -76,12 +105,66 @@ struct Agent {
 }
 
 const AGENTS: [Agent; 6] = [
-    Agent { name: "support-agent", workflow: "customer-support", tools: &[11, 12, 13, 10, 33, 34, 9, 35, 14], prompts: &["Where is my order #4411?", "I want a refund for the broken kettle", "My invoice shows the wrong address"] },
-    Agent { name: "research-agent", workflow: "deep-research", tools: &[0, 1, 14, 15, 16, 17, 18, 33], prompts: &["Summarise recent work on retrieval-augmented generation", "Compare EU and US battery regulations", "What changed in the 2026 tax code?"] },
-    Agent { name: "code-reviewer", workflow: "pull-request-review", tools: &[2, 19, 20, 21, 22, 23, 24, 18], prompts: &["Review PR #812: connection pool refactor", "Why is the nightly build red?", "Suggest tests for the parser change"] },
-    Agent { name: "sql-analyst", workflow: "analytics", tools: &[4, 5, 17, 18, 25, 15], prompts: &["Weekly active users by plan for Q3", "Which cohorts churned after the price change?", "Top 10 SKUs by margin last month"] },
-    Agent { name: "travel-planner", workflow: "trip-planning", tools: &[6, 7, 8, 26, 27, 29, 30, 9], prompts: &["Plan three days in Lisbon in May", "Cheapest flight to Tokyo next week", "Move my Berlin meeting and rebook the train"] },
-    Agent { name: "doc-assistant", workflow: "document-qa", tools: &[2, 14, 15, 31, 32, 16, 33, 3], prompts: &["What does clause 7.2 of the MSA say?", "Extract the totals from these receipts", "Translate the onboarding guide to German"] },
+    Agent {
+        name: "support-agent",
+        workflow: "customer-support",
+        tools: &[11, 12, 13, 10, 33, 34, 9, 35, 14],
+        prompts: &[
+            "Where is my order #4411?",
+            "I want a refund for the broken kettle",
+            "My invoice shows the wrong address",
+        ],
+    },
+    Agent {
+        name: "research-agent",
+        workflow: "deep-research",
+        tools: &[0, 1, 14, 15, 16, 17, 18, 33],
+        prompts: &[
+            "Summarise recent work on retrieval-augmented generation",
+            "Compare EU and US battery regulations",
+            "What changed in the 2026 tax code?",
+        ],
+    },
+    Agent {
+        name: "code-reviewer",
+        workflow: "pull-request-review",
+        tools: &[2, 19, 20, 21, 22, 23, 24, 18],
+        prompts: &[
+            "Review PR #812: connection pool refactor",
+            "Why is the nightly build red?",
+            "Suggest tests for the parser change",
+        ],
+    },
+    Agent {
+        name: "sql-analyst",
+        workflow: "analytics",
+        tools: &[4, 5, 17, 18, 25, 15],
+        prompts: &[
+            "Weekly active users by plan for Q3",
+            "Which cohorts churned after the price change?",
+            "Top 10 SKUs by margin last month",
+        ],
+    },
+    Agent {
+        name: "travel-planner",
+        workflow: "trip-planning",
+        tools: &[6, 7, 8, 26, 27, 29, 30, 9],
+        prompts: &[
+            "Plan three days in Lisbon in May",
+            "Cheapest flight to Tokyo next week",
+            "Move my Berlin meeting and rebook the train",
+        ],
+    },
+    Agent {
+        name: "doc-assistant",
+        workflow: "document-qa",
+        tools: &[2, 14, 15, 31, 32, 16, 33, 3],
+        prompts: &[
+            "What does clause 7.2 of the MSA say?",
+            "Extract the totals from these receipts",
+            "Translate the onboarding guide to German",
+        ],
+    },
 ];
 
 const ERRORS: [&str; 5] = [
@@ -100,7 +183,9 @@ const ANSWERS: [&str; 4] = [
 ];
 
 fn hex(rng: &mut StdRng, bytes: usize) -> String {
-    (0..bytes).map(|_| format!("{:02x}", rng.gen::<u8>())).collect()
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.gen::<u8>()))
+        .collect()
 }
 
 struct Pending {
@@ -120,7 +205,11 @@ pub async fn generate(store: &Store, options: &DemoOptions) -> Result<DemoStats>
     let per_key = 250;
     let mut gateway_keys = Vec::new();
     for i in 0..auto_sessions.div_ceil(per_key).max(1) {
-        gateway_keys.push(store.internal_key(&format!("demo-gateway-{}", i + 1)).await?);
+        gateway_keys.push(
+            store
+                .internal_key(&format!("demo-gateway-{}", i + 1))
+                .await?,
+        );
     }
     let span_days = 30.0;
     let now = now_us();
@@ -141,8 +230,16 @@ pub async fn generate(store: &Store, options: &DemoOptions) -> Result<DemoStats>
         indicatif::ProgressBar::hidden()
     };
 
-    let mut stats = DemoStats { sessions: options.sessions, runs: 0, spans: 0, seconds: 0.0 };
-    let mut pending = Pending { runs: Vec::new(), spans: Vec::new() };
+    let mut stats = DemoStats {
+        sessions: options.sessions,
+        runs: 0,
+        spans: 0,
+        seconds: 0.0,
+    };
+    let mut pending = Pending {
+        runs: Vec::new(),
+        spans: Vec::new(),
+    };
     let users: Vec<String> = (1..=200).map(|i| format!("user_{i:03}")).collect();
     let mut auto_index = 0usize;
     for s in 0..options.sessions {
@@ -157,11 +254,23 @@ pub async fn generate(store: &Store, options: &DemoOptions) -> Result<DemoStats>
         } else {
             // Recent days are busier.
             let age = (rng.gen::<f64>().powf(2.0) * span_days * 86_400e6) as i64;
-            let id = if rng.gen_bool(0.5) { format!("conv-{}", hex(&mut rng, 6)) } else { format!("sess_{}", hex(&mut rng, 8)) };
+            let id = if rng.gen_bool(0.5) {
+                format!("conv-{}", hex(&mut rng, 6))
+            } else {
+                format!("sess_{}", hex(&mut rng, 8))
+            };
             (agents_key, Some(id), now - age - 3_600_000_000)
         };
         let turns = 1 + (rng.gen::<f64>().powf(1.6) * 24.0) as usize;
-        session(&mut rng, &mut pending, owner, session_id, start, turns, &users);
+        session(
+            &mut rng,
+            &mut pending,
+            owner,
+            session_id,
+            start,
+            turns,
+            &users,
+        );
         bar.inc(1);
         if pending.runs.len() >= 1000 || s + 1 == options.sessions {
             flush(store, &mut pending, &mut stats).await?;
@@ -180,7 +289,9 @@ async fn flush(store: &Store, pending: &mut Pending, stats: &mut DemoStats) -> R
     for chunk in runs.chunk_by(|a, b| a.0 == b.0) {
         let owner = chunk[0].0;
         for batch in chunk.chunks(1000) {
-            store.ingest_native(owner, batch.iter().map(|(_, r)| r.clone()).collect()).await?;
+            store
+                .ingest_native(owner, batch.iter().map(|(_, r)| r.clone()).collect())
+                .await?;
             stats.runs += batch.len();
         }
     }
@@ -217,10 +328,18 @@ fn session(
         if turn > 0 {
             // Mostly quick follow-ups, sometimes the user wanders off for a while (gap markers),
             // always within the 30-minute window so automatic sessions stay whole.
-            t += if rng.gen_bool(0.08) { rng.gen_range(6..25) * 60_000_000 } else { rng.gen_range(4_000_000..240_000_000) };
+            t += if rng.gen_bool(0.08) {
+                rng.gen_range(6..25) * 60_000_000
+            } else {
+                rng.gen_range(4_000_000..240_000_000)
+            };
         }
         let routed = gateway && rng.gen_bool(0.3);
-        let model_idx = if routed { rng.gen_range(0..MODELS.len()) } else { primary };
+        let model_idx = if routed {
+            rng.gen_range(0..MODELS.len())
+        } else {
+            primary
+        };
         let (model, price_in, price_out) = MODELS[model_idx];
         let input_tokens: i64 = rng.gen_range(300..9000);
         let output_tokens: i64 = rng.gen_range(40..1500);
@@ -230,7 +349,11 @@ fn session(
         if gateway && rng.gen_bool(0.15) {
             forwarded = pick_tools(rng, agent, 2);
         }
-        let called: Vec<String> = forwarded.iter().filter(|_| rng.gen_bool(0.45)).cloned().collect();
+        let called: Vec<String> = forwarded
+            .iter()
+            .filter(|_| rng.gen_bool(0.45))
+            .cloned()
+            .collect();
         let trace_id = hex(rng, 16);
         let mut fields = RunFields {
             session_id: session_id.clone(),
@@ -263,21 +386,52 @@ fn session(
             fields.tokens_saved = Some((input_tokens as f64 * rng.gen_range(0.0..0.35)) as i64);
             fields.tools_sent = Some(agent.tools.len() as i64 + rng.gen_range(4..20));
             fields.tools_forwarded = Some(forwarded.clone());
-            fields.latency_us = [Some(dedup), Some(compression), Some(routing), Some(upstream_us)];
+            fields.latency_us = [
+                Some(dedup),
+                Some(compression),
+                Some(routing),
+                Some(upstream_us),
+            ];
         }
         let mut attributes = Map::new();
-        attributes.insert("environment".into(), json!(if rng.gen_bool(0.8) { "production" } else { "staging" }));
+        attributes.insert(
+            "environment".into(),
+            json!(if rng.gen_bool(0.8) {
+                "production"
+            } else {
+                "staging"
+            }),
+        );
         attributes.insert("sdk".into(), json!("threadline-demo/1.0"));
         fields.attributes = Some(attributes);
-        spans_for(rng, pending, owner, &fields, &trace_id, agent, model, upstream_us, &called);
-        pending.runs.push((owner, NativeRun { id: Some(format!("run_{}", hex(rng, 8))), fields }));
+        spans_for(
+            rng,
+            pending,
+            owner,
+            &fields,
+            &trace_id,
+            agent,
+            model,
+            upstream_us,
+            &called,
+        );
+        pending.runs.push((
+            owner,
+            NativeRun {
+                id: Some(format!("run_{}", hex(rng, 8))),
+                fields,
+            },
+        ));
     }
 }
 
 fn pick_tools(rng: &mut StdRng, agent: &Agent, min: usize) -> Vec<String> {
     let n = rng.gen_range(min..=agent.tools.len().min(min + 4));
-    let mut tools: Vec<String> =
-        agent.tools.choose_multiple(rng, n).map(|&i| TOOLS[i].to_string()).collect();
+    let mut tools: Vec<String> = agent
+        .tools
+        .choose_multiple(rng, n)
+        .map(|&i| TOOLS[i].to_string())
+        .collect();
     tools.sort();
     tools
 }
@@ -299,16 +453,35 @@ fn spans_for(
     let root_id = hex(rng, 8);
     let mut resource = Map::new();
     resource.insert("service.name".into(), json!(agent.name));
-    let span = |rng: &mut StdRng, parent: Option<&str>, name: String, category: &str, start: i64, end: i64, attributes: Map<String, Value>, error: Option<&str>| SpanRecord {
+    let span = |rng: &mut StdRng,
+                parent: Option<&str>,
+                name: String,
+                category: &str,
+                start: i64,
+                end: i64,
+                attributes: Map<String, Value>,
+                error: Option<&str>| SpanRecord {
         trace_id: trace_id.to_string(),
-        span_id: if parent.is_none() { root_id.clone() } else { hex(rng, 8) },
+        span_id: if parent.is_none() {
+            root_id.clone()
+        } else {
+            hex(rng, 8)
+        },
         parent_span_id: parent.map(str::to_string),
         name,
-        kind: if category == "llm" { "client".into() } else { "internal".into() },
+        kind: if category == "llm" {
+            "client".into()
+        } else {
+            "internal".into()
+        },
         category: category.to_string(),
         start_ns: start,
         end_ns: end,
-        status_code: if error.is_some() { "error".into() } else { "unset".into() },
+        status_code: if error.is_some() {
+            "error".into()
+        } else {
+            "unset".into()
+        },
         status_message: error.map(str::to_string),
         attributes,
         resource: resource.clone(),
@@ -321,17 +494,44 @@ fn spans_for(
     if let Some(s) = &run.session_id {
         root_attrs.insert("session.id".into(), json!(s));
     }
-    root_attrs.insert("input.value".into(), json!(run.input.clone().unwrap_or_default()));
-    let root = span(rng, None, format!("invoke_agent {}", agent.name), "agent", start_ns, end_ns, root_attrs, run.error.as_deref());
+    root_attrs.insert(
+        "input.value".into(),
+        json!(run.input.clone().unwrap_or_default()),
+    );
+    let root = span(
+        rng,
+        None,
+        format!("invoke_agent {}", agent.name),
+        "agent",
+        start_ns,
+        end_ns,
+        root_attrs,
+        run.error.as_deref(),
+    );
     let total = end_ns - start_ns;
     let mut cursor = start_ns + total / 50;
     let llm_end = cursor + (upstream_us * 1000).min(total) * 6 / 10;
     let mut llm_attrs = Map::new();
     llm_attrs.insert("gen_ai.operation.name".into(), json!("chat"));
     llm_attrs.insert("gen_ai.request.model".into(), json!(model));
-    llm_attrs.insert("gen_ai.usage.input_tokens".into(), json!(run.input_tokens.unwrap_or(0)));
-    llm_attrs.insert("gen_ai.usage.output_tokens".into(), json!(run.output_tokens.unwrap_or(0)));
-    let llm = span(rng, Some(&root.span_id), format!("chat {model}"), "llm", cursor, llm_end, llm_attrs, None);
+    llm_attrs.insert(
+        "gen_ai.usage.input_tokens".into(),
+        json!(run.input_tokens.unwrap_or(0)),
+    );
+    llm_attrs.insert(
+        "gen_ai.usage.output_tokens".into(),
+        json!(run.output_tokens.unwrap_or(0)),
+    );
+    let llm = span(
+        rng,
+        Some(&root.span_id),
+        format!("chat {model}"),
+        "llm",
+        cursor,
+        llm_end,
+        llm_attrs,
+        None,
+    );
     cursor = llm_end;
     pending.spans.push((owner, root.clone()));
     pending.spans.push((owner, llm));
@@ -341,7 +541,16 @@ fn spans_for(
         attrs.insert("gen_ai.operation.name".into(), json!("execute_tool"));
         attrs.insert("gen_ai.tool.name".into(), json!(tool));
         let end = cursor + tool_budget.max(1000) * rng.gen_range(5..10) / 10;
-        let s = span(rng, Some(&root.span_id), format!("execute_tool {tool}"), "tool", cursor, end, attrs, None);
+        let s = span(
+            rng,
+            Some(&root.span_id),
+            format!("execute_tool {tool}"),
+            "tool",
+            cursor,
+            end,
+            attrs,
+            None,
+        );
         pending.spans.push((owner, s));
         cursor = end;
     }
@@ -349,7 +558,16 @@ fn spans_for(
         let mut attrs = Map::new();
         attrs.insert("gen_ai.operation.name".into(), json!("chat"));
         attrs.insert("gen_ai.request.model".into(), json!(model));
-        let s = span(rng, Some(&root.span_id), format!("chat {model}"), "llm", cursor, end_ns - total / 100, attrs, None);
+        let s = span(
+            rng,
+            Some(&root.span_id),
+            format!("chat {model}"),
+            "llm",
+            cursor,
+            end_ns - total / 100,
+            attrs,
+            None,
+        );
         pending.spans.push((owner, s));
     }
 }

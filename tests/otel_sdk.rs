@@ -17,7 +17,10 @@ fn export_with_sdk(endpoint: String, key: String) {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint(endpoint)
-        .with_headers(HashMap::from([("authorization".to_string(), format!("Bearer {key}"))]))
+        .with_headers(HashMap::from([(
+            "authorization".to_string(),
+            format!("Bearer {key}"),
+        )]))
         .build()
         .expect("exporter");
     let provider = SdkTracerProvider::builder()
@@ -27,7 +30,8 @@ fn export_with_sdk(endpoint: String, key: String) {
     let tracer = provider.tracer("threadline-test");
     for turn in 0..2 {
         tracer.in_span(format!("invoke_agent turn {turn}"), |cx| {
-            cx.span().set_attribute(KeyValue::new("gen_ai.conversation.id", "sdk-conversation"));
+            cx.span()
+                .set_attribute(KeyValue::new("gen_ai.conversation.id", "sdk-conversation"));
             cx.span().set_attribute(KeyValue::new("user.id", "alice"));
             let mut llm = tracer.start_with_context("chat gpt-4o-mini", &cx);
             llm.set_attribute(KeyValue::new("gen_ai.operation.name", "chat"));
@@ -56,7 +60,9 @@ async fn the_opentelemetry_sdk_exporter_produces_sessions() {
         let server = tokio::spawn(async move { axum::serve(listener, router).await });
 
         let endpoint = format!("http://{addr}/v1/traces");
-        tokio::task::spawn_blocking(move || export_with_sdk(endpoint, key)).await.unwrap();
+        tokio::task::spawn_blocking(move || export_with_sdk(endpoint, key))
+            .await
+            .unwrap();
 
         let d = store
             .session_detail(owner.project_id, "sdk-conversation", 10, 0)
@@ -64,7 +70,11 @@ async fn the_opentelemetry_sdk_exporter_produces_sessions() {
             .unwrap()
             .unwrap_or_else(|| panic!("{}: the session exists", db.backend));
         assert_eq!(d.grouped_by.as_deref(), Some("gen_ai.conversation.id"));
-        assert_eq!(d.aggregates.run_count, 2, "{}: one run per trace", db.backend);
+        assert_eq!(
+            d.aggregates.run_count, 2,
+            "{}: one run per trace",
+            db.backend
+        );
         assert_eq!(d.aggregates.total_tokens, 480);
         assert!((d.aggregates.total_cost - 0.001).abs() < 1e-12);
         assert_eq!(d.aggregates.agents, vec!["sdk-agent"]);

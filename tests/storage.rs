@@ -25,17 +25,25 @@ async fn snapshot(store: &Store, project: i64) -> Snapshot {
     let mut offset = 0;
     loop {
         let q = ListQuery {
-            sort: Sort { key: SortKey::SessionId, descending: false },
+            sort: Sort {
+                key: SortKey::SessionId,
+                descending: false,
+            },
             limit: 100,
             offset,
             ..Default::default()
         };
         let page = store.list_sessions(project, &q).await.unwrap();
         for s in &page.results {
-            let d = store.session_detail(project, &s.session_id, 100_000, 0).await.unwrap().unwrap();
+            let d = store
+                .session_detail(project, &s.session_id, 100_000, 0)
+                .await
+                .unwrap()
+                .unwrap();
             let ids: Vec<String> = d.runs.iter().map(|r| r.id.clone()).collect();
             let a = &d.aggregates;
-            let agg = format!(
+            let agg =
+                format!(
                 "runs={} first={} last={} dur={} cost={:.9} tok={} in={} out={} saved={} err={} \
                  agents={:?} models={:?} tools={:?} users={:?} gw={} ovh={:?}",
                 a.run_count, a.first_run, a.last_activity, a.total_duration, a.total_cost,
@@ -88,16 +96,31 @@ async fn explicit_and_automatic_sessions_with_exact_aggregates() {
         assert_eq!(ingested.len(), 5, "{}", db.backend);
         assert_eq!(ingested[0].session_id, "conv-1");
         // b1 and b2 are exactly 30:00 apart: same session. b3 is 30:30 after b2: a new one.
-        assert_eq!(ingested[2].session_id, ingested[3].session_id, "{}", db.backend);
-        assert_ne!(ingested[3].session_id, ingested[4].session_id, "{}", db.backend);
+        assert_eq!(
+            ingested[2].session_id, ingested[3].session_id,
+            "{}",
+            db.backend
+        );
+        assert_ne!(
+            ingested[3].session_id, ingested[4].session_id,
+            "{}",
+            db.backend
+        );
         assert!(ingested[2].session_id.starts_with("sess_"));
 
-        let d = store.session_detail(owner.project_id, "conv-1", 100, 0).await.unwrap().unwrap();
+        let d = store
+            .session_detail(owner.project_id, "conv-1", 100, 0)
+            .await
+            .unwrap()
+            .unwrap();
         let a = &d.aggregates;
         assert_eq!(a.run_count, 2);
         assert_eq!(a.total_duration, 2.0);
         assert!((a.total_cost - 0.0012).abs() < 1e-12);
-        assert_eq!((a.total_tokens, a.input_tokens, a.output_tokens), (135, 110, 25));
+        assert_eq!(
+            (a.total_tokens, a.input_tokens, a.output_tokens),
+            (135, 110, 25)
+        );
         assert_eq!(a.error_count, 1);
         assert_eq!(sorted(&a.agents), vec!["planner", "writer"]);
         assert_eq!(sorted(&a.models), vec!["gpt-4o", "gpt-4o-mini"]);
@@ -107,18 +130,29 @@ async fn explicit_and_automatic_sessions_with_exact_aggregates() {
         assert_eq!(a.last_activity, "2026-01-01T00:02:00.500Z");
         assert_eq!(a.gateway_runs, 1);
         // overhead = (1 + 2 + 7) / 500 ms duration = 2 %
-        assert!((a.avg_overhead_pct.unwrap() - 2.0).abs() < 1e-9, "{:?}", a.avg_overhead_pct);
+        assert!(
+            (a.avg_overhead_pct.unwrap() - 2.0).abs() < 1e-9,
+            "{:?}",
+            a.avg_overhead_pct
+        );
         assert_eq!(d.grouping, "explicit");
         assert_eq!(d.grouped_by.as_deref(), Some("session_id"));
         assert_eq!(d.runs[0].tools_called, vec!["search", "search", "fetch"]);
         assert_eq!(d.runs[1].overhead_pct, Some(2.0));
 
-        let auto = store.session_detail(owner.project_id, &ingested[2].session_id, 100, 0).await.unwrap().unwrap();
+        let auto = store
+            .session_detail(owner.project_id, &ingested[2].session_id, 100, 0)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(auto.grouping, "automatic");
         assert_eq!(auto.api_key.as_deref(), Some("test"));
         assert_eq!(auto.aggregates.run_count, 2);
         // b2 has no end: its start is its last activity.
-        assert_eq!(auto.aggregates.last_activity, at(130.0).replace(".000000", ""));
+        assert_eq!(
+            auto.aggregates.last_activity,
+            at(130.0).replace(".000000", "")
+        );
     }
 }
 
@@ -130,10 +164,18 @@ async fn resending_a_batch_changes_nothing_and_updates_replace_fields() {
             {"id": "r1", "session_id": "s", "started_at": at(0.0), "cost": 0.5, "input_tokens": 10},
             {"id": "r2", "session_id": "s", "started_at": at(1.0), "cost": 0.25, "input_tokens": 5},
         ]});
-        store.ingest_native(owner, runs(batch.clone())).await.unwrap();
+        store
+            .ingest_native(owner, runs(batch.clone()))
+            .await
+            .unwrap();
         let before = snapshot(&store, owner.project_id).await;
         store.ingest_native(owner, runs(batch)).await.unwrap();
-        assert_eq!(snapshot(&store, owner.project_id).await, before, "{}", db.backend);
+        assert_eq!(
+            snapshot(&store, owner.project_id).await,
+            before,
+            "{}",
+            db.backend
+        );
 
         // A newer copy of r2 replaces its fields; the totals follow exactly.
         store
@@ -142,9 +184,17 @@ async fn resending_a_batch_changes_nothing_and_updates_replace_fields() {
             ]})))
             .await
             .unwrap();
-        let d = store.session_detail(owner.project_id, "s", 10, 0).await.unwrap().unwrap();
+        let d = store
+            .session_detail(owner.project_id, "s", 10, 0)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(d.aggregates.run_count, 2);
-        assert!((d.aggregates.total_cost - 1.5).abs() < 1e-12, "{}", db.backend);
+        assert!(
+            (d.aggregates.total_cost - 1.5).abs() < 1e-12,
+            "{}",
+            db.backend
+        );
         assert_eq!(d.aggregates.total_tokens, 60);
     }
 }
@@ -154,25 +204,52 @@ async fn a_late_run_bridging_two_automatic_sessions_merges_them_and_the_old_id_r
     for db in databases().await {
         let (store, owner, _) = store_with_key(&db).await;
         let first = store
-            .ingest_native(owner, runs(serde_json::json!({"runs": [
-                {"id": "early", "started_at": at(0.0)},
-                {"id": "late", "started_at": at(50.0)},
-            ]})))
+            .ingest_native(
+                owner,
+                runs(serde_json::json!({"runs": [
+                    {"id": "early", "started_at": at(0.0)},
+                    {"id": "late", "started_at": at(50.0)},
+                ]})),
+            )
             .await
             .unwrap();
         let (early_id, late_id) = (first[0].session_id.clone(), first[1].session_id.clone());
         assert_ne!(early_id, late_id);
         let bridge = store
-            .ingest_native(owner, runs(serde_json::json!({"runs": [{"id": "bridge", "started_at": at(25.0)}]})))
+            .ingest_native(
+                owner,
+                runs(serde_json::json!({"runs": [{"id": "bridge", "started_at": at(25.0)}]})),
+            )
             .await
             .unwrap();
-        assert_eq!(bridge[0].session_id, early_id, "{}: the earlier session's id survives", db.backend);
-        let merged = store.session_detail(owner.project_id, &late_id, 10, 0).await.unwrap().unwrap();
-        assert_eq!(merged.session_id, early_id, "{}: the absorbed id resolves", db.backend);
+        assert_eq!(
+            bridge[0].session_id, early_id,
+            "{}: the earlier session's id survives",
+            db.backend
+        );
+        let merged = store
+            .session_detail(owner.project_id, &late_id, 10, 0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            merged.session_id, early_id,
+            "{}: the absorbed id resolves",
+            db.backend
+        );
         assert_eq!(merged.aggregates.run_count, 3);
         let ids: Vec<&str> = merged.runs.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, vec!["early", "bridge", "late"]);
-        let all = store.list_sessions(owner.project_id, &ListQuery { limit: 25, ..Default::default() }).await.unwrap();
+        let all = store
+            .list_sessions(
+                owner.project_id,
+                &ListQuery {
+                    limit: 25,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(all.count, 1);
     }
 }
@@ -182,11 +259,14 @@ async fn explicit_runs_keep_the_automatic_window_alive() {
     for db in databases().await {
         let (store, owner, _) = store_with_key(&db).await;
         let out = store
-            .ingest_native(owner, runs(serde_json::json!({"runs": [
-                {"id": "a", "started_at": at(0.0)},
-                {"id": "x", "session_id": "explicit", "started_at": at(25.0)},
-                {"id": "b", "started_at": at(50.0)},
-            ]})))
+            .ingest_native(
+                owner,
+                runs(serde_json::json!({"runs": [
+                    {"id": "a", "started_at": at(0.0)},
+                    {"id": "x", "session_id": "explicit", "started_at": at(25.0)},
+                    {"id": "b", "started_at": at(50.0)},
+                ]})),
+            )
             .await
             .unwrap();
         assert_eq!(out[0].session_id, out[2].session_id, "{}", db.backend);
@@ -207,12 +287,31 @@ async fn keys_are_isolated_and_revocable() {
             .ingest_native(owner_a, runs(serde_json::json!({"runs": [{"session_id": "shared-name", "started_at": at(0.0)}]})))
             .await
             .unwrap();
-        assert!(store.session_detail(owner_b.project_id, "shared-name", 10, 0).await.unwrap().is_none());
-        assert!(store.session_detail(owner_a.project_id, "shared-name", 10, 0).await.unwrap().is_some());
+        assert!(store
+            .session_detail(owner_b.project_id, "shared-name", 10, 0)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .session_detail(owner_a.project_id, "shared-name", 10, 0)
+            .await
+            .unwrap()
+            .is_some());
         assert!(store.verify_key("tl_not-a-key").await.unwrap().is_none());
-        let prefix = store.list_keys().await.unwrap().into_iter().find(|k| k.project == "alpha").unwrap().prefix;
+        let prefix = store
+            .list_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|k| k.project == "alpha")
+            .unwrap()
+            .prefix;
         assert!(store.revoke_key(&prefix).await.unwrap());
-        assert!(store.verify_key(&a).await.unwrap().is_none(), "{}", db.backend);
+        assert!(
+            store.verify_key(&a).await.unwrap().is_none(),
+            "{}",
+            db.backend
+        );
     }
 }
 
@@ -231,19 +330,28 @@ struct GenRun {
 
 fn gen_runs() -> impl Strategy<Value = Vec<GenRun>> {
     // Minutes on a coarse grid around the 30-minute boundary so gaps of exactly 30 appear.
-    let run = (0usize..2, 0u32..48, prop::option::weighted(0.25, 0usize..3), 0u32..5000, 0u32..900, prop::option::of(0usize..3));
+    let run = (
+        0usize..2,
+        0u32..48,
+        prop::option::weighted(0.25, 0usize..3),
+        0u32..5000,
+        0u32..900,
+        prop::option::of(0usize..3),
+    );
     prop::collection::vec(run, 1..28).prop_map(|raw| {
         raw.into_iter()
             .enumerate()
-            .map(|(i, (key, slot, session, cost_micros, tokens, tool))| GenRun {
-                key,
-                id: format!("r{i}"),
-                minute: slot as f64 * 7.5,
-                session: session.map(|s| format!("conv-{s}")),
-                cost_micros,
-                tokens,
-                tool: tool.map(|t| ["search", "fetch", "sql"][t]),
-            })
+            .map(
+                |(i, (key, slot, session, cost_micros, tokens, tool))| GenRun {
+                    key,
+                    id: format!("r{i}"),
+                    minute: slot as f64 * 7.5,
+                    session: session.map(|s| format!("conv-{s}")),
+                    cost_micros,
+                    tokens,
+                    tool: tool.map(|t| ["search", "fetch", "sql"][t]),
+                },
+            )
             .collect()
     })
 }
@@ -263,7 +371,12 @@ fn to_json(r: &GenRun) -> serde_json::Value {
     v
 }
 
-async fn ingest_variant(store: &Store, keys: &[KeyOwner], runs_in_order: &[&GenRun], batch_sizes: &[usize]) {
+async fn ingest_variant(
+    store: &Store,
+    keys: &[KeyOwner],
+    runs_in_order: &[&GenRun],
+    batch_sizes: &[usize],
+) {
     let mut i = 0;
     let mut b = 0;
     while i < runs_in_order.len() {
@@ -273,9 +386,16 @@ async fn ingest_variant(store: &Store, keys: &[KeyOwner], runs_in_order: &[&GenR
         i += size;
         // A client batches per key.
         for (k, owner) in keys.iter().enumerate() {
-            let mine: Vec<serde_json::Value> = chunk.iter().filter(|r| r.key == k).map(|r| to_json(r)).collect();
+            let mine: Vec<serde_json::Value> = chunk
+                .iter()
+                .filter(|r| r.key == k)
+                .map(|r| to_json(r))
+                .collect();
             if !mine.is_empty() {
-                store.ingest_native(*owner, runs(serde_json::json!({ "runs": mine }))).await.unwrap();
+                store
+                    .ingest_native(*owner, runs(serde_json::json!({ "runs": mine })))
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -294,13 +414,19 @@ fn expected_partition(runs: &[GenRun]) -> BTreeSet<Vec<String>> {
                 chain += 1;
             }
             if r.session.is_none() {
-                groups.entry(format!("auto-{key}-{chain}")).or_default().push(r.id.clone());
+                groups
+                    .entry(format!("auto-{key}-{chain}"))
+                    .or_default()
+                    .push(r.id.clone());
             }
         }
     }
     for r in runs {
         if let Some(s) = &r.session {
-            groups.entry(format!("explicit-{s}")).or_default().push(r.id.clone());
+            groups
+                .entry(format!("explicit-{s}"))
+                .or_default()
+                .push(r.id.clone());
         }
     }
     groups

@@ -2,6 +2,7 @@
 //! parses its input, calls the store, logs a storage failure and answers a generic error (the
 //! cause never reaches the browser).
 
+pub mod detail;
 pub mod sessions;
 
 /// The application state the server provides to every server function and SSR render.

@@ -55,9 +55,14 @@ pub async fn measure(
 ) -> anyhow::Result<(CeilingResult, CeilingResult)> {
     let project_id = store.ensure_project("bench-ceiling").await?;
     let run_cols = columns(store, "runs").await?;
-    let runs = insert_all(store, "runs", &run_cols, &native.runs, deadline, |run, col| {
-        run_value(run, col, project_id)
-    })
+    let runs = insert_all(
+        store,
+        "runs",
+        &run_cols,
+        &native.runs,
+        deadline,
+        |run, col| run_value(run, col, project_id),
+    )
     .await
     .context("ceiling: inserting runs rows")?;
 
@@ -69,21 +74,28 @@ pub async fn measure(
         .enumerate()
         .flat_map(|(i, r)| r.spans().into_iter().map(move |s| (i, s)))
         .collect();
-    let spans = insert_all(store, "spans", &span_cols, &spans, deadline, |(i, span), col| {
-        span_value(&otlp.runs[*i], span, col, project_id)
-    })
+    let spans = insert_all(
+        store,
+        "spans",
+        &span_cols,
+        &spans,
+        deadline,
+        |(i, span), col| span_value(&otlp.runs[*i], span, col, project_id),
+    )
     .await
     .context("ceiling: inserting spans rows")?;
     Ok((runs, spans))
 }
 
 async fn columns(store: &Store, table: &str) -> anyhow::Result<Vec<Column>> {
-    // (name, declared type, required without default, integer primary key)
+    // (name, declared type, required without default, generated id: SQLite's INTEGER PRIMARY
+    // KEY or a PostgreSQL sequence)
     let sql = match store.backend() {
         Backend::Sqlite => format!(
             "SELECT name, type, CAST(\"notnull\" = 1 AND dflt_value IS NULL AS BIGINT), \
-             CAST(pk = 1 AND UPPER(type) = 'INTEGER' AS BIGINT) FROM pragma_table_info('{table}') \
-             ORDER BY cid"
+             CAST(pk = 1 AND UPPER(type) = 'INTEGER' AND \
+               (SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE pk > 0) = 1 AS BIGINT) \
+             FROM pragma_table_info('{table}') ORDER BY cid"
         ),
         Backend::Postgres => format!(
             "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT), \
@@ -103,12 +115,16 @@ async fn columns(store: &Store, table: &str) -> anyhow::Result<Vec<Column>> {
         let declared = declared.to_ascii_lowercase();
         let ty = if declared.contains("int") {
             ColType::Int
-        } else if ["real", "double", "float", "numeric"].iter().any(|t| declared.contains(t)) {
+        } else if ["real", "double", "float", "numeric"]
+            .iter()
+            .any(|t| declared.contains(t))
+        {
             ColType::Real
         } else {
             ColType::Text
         };
-        let known = KNOWN_RUN_COLUMNS.contains(&name.as_str()) || KNOWN_SPAN_COLUMNS.contains(&name.as_str());
+        let known = KNOWN_RUN_COLUMNS.contains(&name.as_str())
+            || KNOWN_SPAN_COLUMNS.contains(&name.as_str());
         if auto_id == 1 || (!known && required == 0) {
             continue;
         }
@@ -119,17 +135,59 @@ async fn columns(store: &Store, table: &str) -> anyhow::Result<Vec<Column>> {
 }
 
 const KNOWN_RUN_COLUMNS: [&str; 35] = [
-    "project_id", "run_key", "session_id", "api_key_id", "explicit", "session_source", "user_id",
-    "agent_name", "workflow_name", "started_at", "completed_at", "duration_us", "failed", "error",
-    "model", "models", "routed", "input_tokens", "output_tokens", "tokens_saved", "cost_nanos",
-    "tools_sent", "tools_forwarded", "tools_called", "lat_dedup", "lat_compression",
-    "lat_tool_routing", "lat_upstream", "overhead_us", "request_us", "trace_id", "input", "output",
-    "attributes", "native",
+    "project_id",
+    "run_key",
+    "session_id",
+    "api_key_id",
+    "explicit",
+    "session_source",
+    "user_id",
+    "agent_name",
+    "workflow_name",
+    "started_at",
+    "completed_at",
+    "duration_us",
+    "failed",
+    "error",
+    "model",
+    "models",
+    "routed",
+    "input_tokens",
+    "output_tokens",
+    "tokens_saved",
+    "cost_nanos",
+    "tools_sent",
+    "tools_forwarded",
+    "tools_called",
+    "lat_dedup",
+    "lat_compression",
+    "lat_tool_routing",
+    "lat_upstream",
+    "overhead_us",
+    "request_us",
+    "trace_id",
+    "input",
+    "output",
+    "attributes",
+    "native",
 ];
 
 const KNOWN_SPAN_COLUMNS: [&str; 15] = [
-    "project_id", "trace_id", "span_id", "parent_span_id", "name", "kind", "category", "start_ns",
-    "end_ns", "status_code", "status_message", "attributes", "resource", "scope", "events",
+    "project_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "category",
+    "start_ns",
+    "end_ns",
+    "status_code",
+    "status_message",
+    "attributes",
+    "resource",
+    "scope",
+    "events",
 ];
 
 fn text(s: impl Into<String>) -> Val {
@@ -201,7 +259,11 @@ fn span_value(run: &Run, span: &Span, col: &Column, project_id: i64) -> Option<V
         "category" => text(span.category),
         "start_ns" => int(span.start_ns),
         "end_ns" => int(span.end_ns),
-        "status_code" => text(if span.error.is_some() { "error" } else { "unset" }),
+        "status_code" => text(if span.error.is_some() {
+            "error"
+        } else {
+            "unset"
+        }),
         "status_message" => Val::Text(span.error.map(str::to_string)),
         "attributes" => text(attrs_json(&span.attrs)),
         "resource" => text(attrs_json(&run.resource())),
@@ -242,7 +304,11 @@ fn insert_sql(table: &str, cols: &[Column], rows: usize) -> String {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${n}"));
+            if std::env::var("TL_QMARK").is_ok() {
+                sql.push('?');
+            } else {
+                sql.push_str(&format!("${n}"));
+            }
         }
         sql.push(')');
     }
@@ -257,7 +323,11 @@ async fn insert_all<T>(
     deadline: Instant,
     value: impl Fn(&T, &Column) -> Option<Val>,
 ) -> anyhow::Result<CeilingResult> {
-    let per_statement = (PARAMS_PER_STATEMENT / cols.len().max(1)).clamp(1, ROWS_PER_STATEMENT);
+    let params: usize = std::env::var("TL_CEIL_PARAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PARAMS_PER_STATEMENT);
+    let per_statement = (params / cols.len().max(1)).clamp(1, ROWS_PER_STATEMENT);
     let full_sql = insert_sql(table, cols, per_statement);
     let started = Instant::now();
     let mut tx = store.pool.begin().await?;
@@ -270,7 +340,10 @@ async fn insert_all<T>(
         let mut args = AnyArguments::default();
         for item in chunk {
             for col in cols {
-                bind(&mut args, value(item, col).unwrap_or_else(|| default_for(col)))?;
+                bind(
+                    &mut args,
+                    value(item, col).unwrap_or_else(|| default_for(col)),
+                )?;
             }
         }
         let partial;
@@ -285,5 +358,10 @@ async fn insert_all<T>(
         statements += 1;
     }
     tx.commit().await?;
-    Ok(CeilingResult { rows, elapsed: started.elapsed(), statements, timed_out })
+    Ok(CeilingResult {
+        rows,
+        elapsed: started.elapsed(),
+        statements,
+        timed_out,
+    })
 }

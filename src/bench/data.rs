@@ -63,8 +63,15 @@ const AGENTS: [Agent; 6] = [
         name: "support-agent",
         workflow: "customer-support",
         tools: &[
-            "lookup_order", "refund_order", "get_customer", "create_ticket", "kb_lookup",
-            "escalate_human", "send_email", "check_inventory", "jira_search",
+            "lookup_order",
+            "refund_order",
+            "get_customer",
+            "create_ticket",
+            "kb_lookup",
+            "escalate_human",
+            "send_email",
+            "check_inventory",
+            "jira_search",
         ],
         prompts: &[
             "Where is my order #4411?",
@@ -76,8 +83,14 @@ const AGENTS: [Agent; 6] = [
         name: "research-agent",
         workflow: "deep-research",
         tools: &[
-            "search_web", "fetch_url", "vector_search", "summarize_doc", "translate",
-            "calculator", "python_exec", "kb_lookup",
+            "search_web",
+            "fetch_url",
+            "vector_search",
+            "summarize_doc",
+            "translate",
+            "calculator",
+            "python_exec",
+            "kb_lookup",
         ],
         prompts: &[
             "Summarise recent work on retrieval-augmented generation",
@@ -89,8 +102,14 @@ const AGENTS: [Agent; 6] = [
         name: "code-reviewer",
         workflow: "pull-request-review",
         tools: &[
-            "read_file", "git_diff", "git_blame", "run_tests", "lint_code", "open_pr",
-            "jira_search", "python_exec",
+            "read_file",
+            "git_diff",
+            "git_blame",
+            "run_tests",
+            "lint_code",
+            "open_pr",
+            "jira_search",
+            "python_exec",
         ],
         prompts: &[
             "Review PR #812: connection pool refactor",
@@ -101,7 +120,14 @@ const AGENTS: [Agent; 6] = [
     Agent {
         name: "sql-analyst",
         workflow: "analytics",
-        tools: &["run_sql", "list_tables", "calculator", "python_exec", "slack_post", "summarize_doc"],
+        tools: &[
+            "run_sql",
+            "list_tables",
+            "calculator",
+            "python_exec",
+            "slack_post",
+            "summarize_doc",
+        ],
         prompts: &[
             "Weekly active users by plan for Q3",
             "Which cohorts churned after the price change?",
@@ -112,8 +138,14 @@ const AGENTS: [Agent; 6] = [
         name: "travel-planner",
         workflow: "trip-planning",
         tools: &[
-            "get_weather", "book_flight", "search_flights", "calendar_lookup", "create_event",
-            "currency_convert", "geocode", "send_email",
+            "get_weather",
+            "book_flight",
+            "search_flights",
+            "calendar_lookup",
+            "create_event",
+            "currency_convert",
+            "geocode",
+            "send_email",
         ],
         prompts: &[
             "Plan three days in Lisbon in May",
@@ -125,8 +157,14 @@ const AGENTS: [Agent; 6] = [
         name: "doc-assistant",
         workflow: "document-qa",
         tools: &[
-            "read_file", "vector_search", "summarize_doc", "image_caption", "ocr_document",
-            "translate", "kb_lookup", "write_file",
+            "read_file",
+            "vector_search",
+            "summarize_doc",
+            "image_caption",
+            "ocr_document",
+            "translate",
+            "kb_lookup",
+            "write_file",
         ],
         prompts: &[
             "What does clause 7.2 of the MSA say?",
@@ -226,9 +264,22 @@ impl Run {
         }
         m.insert("agent_name".into(), json!(self.agent_name()));
         m.insert("workflow_name".into(), json!(self.workflow_name()));
-        m.insert("started_at".into(), json!(crate::db::rfc3339(self.started_us)));
-        m.insert("duration_ms".into(), json!(self.duration_us as f64 / 1000.0));
-        m.insert("status".into(), json!(if self.error.is_some() { "error" } else { "success" }));
+        m.insert(
+            "started_at".into(),
+            json!(crate::db::rfc3339(self.started_us)),
+        );
+        m.insert(
+            "duration_ms".into(),
+            json!(self.duration_us as f64 / 1000.0),
+        );
+        m.insert(
+            "status".into(),
+            json!(if self.error.is_some() {
+                "error"
+            } else {
+                "success"
+            }),
+        );
         if let Some(e) = self.error {
             m.insert("error".into(), json!(e));
         }
@@ -315,7 +366,11 @@ impl Run {
             span_id: rng.gen(),
             parent: Some(root_id),
             name,
-            kind: if category == "llm" { SpanKind::Client } else { SpanKind::Internal },
+            kind: if category == "llm" {
+                SpanKind::Client
+            } else {
+                SpanKind::Internal
+            },
             category,
             start_ns: start,
             end_ns: end,
@@ -331,7 +386,14 @@ impl Run {
             ("gen_ai.usage.output_tokens", Attr::Int(self.output_tokens)),
             ("gen_ai.usage.cost", Attr::F64(self.cost_nanos as f64 / 1e9)),
         ];
-        out.push(child(&mut rng, format!("chat {}", self.model), "llm", cursor, llm_end, llm_attrs));
+        out.push(child(
+            &mut rng,
+            format!("chat {}", self.model),
+            "llm",
+            cursor,
+            llm_end,
+            llm_attrs,
+        ));
         cursor = llm_end;
         let budget = (end_ns - cursor) / (self.tools_called.len() as i64 + 2);
         for tool in &self.tools_called {
@@ -339,9 +401,19 @@ impl Run {
             let attrs = vec![
                 ("gen_ai.operation.name", Attr::Str("execute_tool".into())),
                 ("gen_ai.tool.name", Attr::Str(tool.to_string())),
-                ("gen_ai.tool.call.id", Attr::Str(format!("call_{}", hex::encode(rng.gen::<[u8; 6]>())))),
+                (
+                    "gen_ai.tool.call.id",
+                    Attr::Str(format!("call_{}", hex::encode(rng.gen::<[u8; 6]>()))),
+                ),
             ];
-            out.push(child(&mut rng, format!("execute_tool {tool}"), "tool", cursor, end, attrs));
+            out.push(child(
+                &mut rng,
+                format!("execute_tool {tool}"),
+                "tool",
+                cursor,
+                end,
+                attrs,
+            ));
             cursor = end;
         }
         if !self.tools_called.is_empty() {
@@ -351,7 +423,14 @@ impl Run {
                 ("gen_ai.system", Attr::Str(provider(self.model).into())),
                 ("gen_ai.request.model", Attr::Str(self.model.into())),
             ];
-            out.push(child(&mut rng, format!("chat {}", self.model), "llm", cursor, end, attrs));
+            out.push(child(
+                &mut rng,
+                format!("chat {}", self.model),
+                "llm",
+                cursor,
+                end,
+                attrs,
+            ));
         }
         // Children end before the root: an SDK exports them first.
         out.push(Span {
@@ -382,7 +461,10 @@ fn resource_of(agent: usize) -> Vec<(&'static str, Attr)> {
         ("telemetry.sdk.language", Attr::Str("python".into())),
         ("telemetry.sdk.name", Attr::Str("opentelemetry".into())),
         ("telemetry.sdk.version", Attr::Str("1.27.0".into())),
-        ("host.name", Attr::Str(format!("{}-7d9f8b-{}", AGENTS[agent].name, agent))),
+        (
+            "host.name",
+            Attr::Str(format!("{}-7d9f8b-{}", AGENTS[agent].name, agent)),
+        ),
     ]
 }
 
@@ -426,7 +508,9 @@ impl Attr {
             Attr::Strs(items) => V::ArrayValue(ArrayValue {
                 values: items
                     .iter()
-                    .map(|s| AnyValue { value: Some(V::StringValue(s.clone())) })
+                    .map(|s| AnyValue {
+                        value: Some(V::StringValue(s.clone())),
+                    })
                     .collect(),
             }),
         };
@@ -446,12 +530,22 @@ impl Attr {
 
 /// Attributes as the JSON object Threadline stores.
 pub fn attrs_json(attrs: &[(&'static str, Attr)]) -> String {
-    let map: Map<String, Value> = attrs.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect();
+    let map: Map<String, Value> = attrs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_json()))
+        .collect();
     Value::Object(map).to_string()
 }
 
 fn key_values(attrs: &[(&'static str, Attr)]) -> Vec<KeyValue> {
-    attrs.iter().map(|(k, v)| KeyValue { key: k.to_string(), value: Some(v.to_otlp()) }).collect()
+    attrs
+        .iter()
+        .map(|(k, v)| KeyValue {
+            key: k.to_string(),
+            value: Some(v.to_otlp()),
+            ..Default::default()
+        })
+        .collect()
 }
 
 /// One span of a generated trace.
@@ -491,8 +585,14 @@ impl Span {
             end_time_unix_nano: self.end_ns as u64,
             attributes: key_values(&self.attrs),
             status: Some(match self.error {
-                Some(message) => Status { message: message.into(), code: StatusCode::Error as i32 },
-                None => Status { message: String::new(), code: StatusCode::Unset as i32 },
+                Some(message) => Status {
+                    message: message.into(),
+                    code: StatusCode::Error as i32,
+                },
+                None => Status {
+                    message: String::new(),
+                    code: StatusCode::Unset as i32,
+                },
             }),
             ..Default::default()
         }
@@ -524,6 +624,7 @@ impl Dataset {
     }
 
     /// Spans of every run (the OTLP phase's spans).
+    #[cfg(test)]
     pub fn span_total(&self) -> usize {
         self.runs.iter().map(Run::span_count).sum()
     }
@@ -531,17 +632,24 @@ impl Dataset {
 
 /// Generates sessions until `target` units are reached; a run weighs one unit, or its span count
 /// when `spans` is set. With runs as the unit the total is exact.
-fn generate_runs(seed: u64, target: usize, spans: bool, tag: &str) -> (Vec<Run>, usize, usize, usize) {
+fn generate_runs(
+    seed: u64,
+    target: usize,
+    spans: bool,
+    tag: &str,
+) -> (Vec<Run>, usize, usize, usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     let now = crate::db::now_us();
     let range_start = now - DAYS * DAY_US;
     let per_run = if spans { SPANS_PER_TRACE_ESTIMATE } else { 1.0 };
     let expected_sessions = target as f64 / per_run / 10.0;
-    let gateway_keys =
-        ((expected_sessions * AUTO_SHARE) / SESSIONS_PER_GATEWAY_KEY as f64).ceil().max(1.0) as usize;
+    let gateway_keys = ((expected_sessions * AUTO_SHARE) / SESSIONS_PER_GATEWAY_KEY as f64)
+        .ceil()
+        .max(1.0) as usize;
     // Each gateway key's timeline: where its next conversation may start.
-    let mut gateway_next: Vec<i64> =
-        (0..gateway_keys).map(|_| range_start + rng.gen_range(0..3_600_000_000)).collect();
+    let mut gateway_next: Vec<i64> = (0..gateway_keys)
+        .map(|_| range_start + rng.gen_range(0..3_600_000_000))
+        .collect();
     let users: Vec<String> = (1..=200).map(|i| format!("user_{i:03}")).collect();
     let mut runs = Vec::with_capacity((target as f64 / per_run * 1.05) as usize);
     let (mut units, mut explicit, mut automatic) = (0usize, 0usize, 0usize);
@@ -566,7 +674,11 @@ fn generate_runs(seed: u64, target: usize, spans: bool, tag: &str) -> (Vec<Run>,
             (agent_idx, Some(id), now - age - 3_600_000_000)
         };
         let gateway = session_id.is_none() || rng.gen_bool(0.6);
-        let user = if rng.gen_bool(0.9) { users.choose(&mut rng).cloned() } else { None };
+        let user = if rng.gen_bool(0.9) {
+            users.choose(&mut rng).cloned()
+        } else {
+            None
+        };
         let primary = rng.gen_range(0..MODELS.len());
         let mut forwarded = pick_tools(&mut rng, agent, 3);
         let turns = 1 + (rng.gen::<f64>().powf(1.6) * 24.0) as usize;
@@ -584,18 +696,25 @@ fn generate_runs(seed: u64, target: usize, spans: bool, tag: &str) -> (Vec<Run>,
                 };
             }
             let routed = gateway && rng.gen_bool(0.3);
-            let (model, price_in, price_out) =
-                MODELS[if routed { rng.gen_range(0..MODELS.len()) } else { primary }];
+            let (model, price_in, price_out) = MODELS[if routed {
+                rng.gen_range(0..MODELS.len())
+            } else {
+                primary
+            }];
             let input_tokens: i64 = rng.gen_range(300..9000);
             let output_tokens: i64 = rng.gen_range(40..1500);
-            let cost = input_tokens as f64 * price_in / 1e6 + output_tokens as f64 * price_out / 1e6;
+            let cost =
+                input_tokens as f64 * price_in / 1e6 + output_tokens as f64 * price_out / 1e6;
             let duration_us: i64 = rng.gen_range(400_000..22_000_000);
             let failed = rng.gen_bool(0.04);
             if gateway && rng.gen_bool(0.15) {
                 forwarded = pick_tools(&mut rng, agent, 2);
             }
-            let called: Vec<&'static str> =
-                forwarded.iter().copied().filter(|_| rng.gen_bool(0.45)).collect();
+            let called: Vec<&'static str> = forwarded
+                .iter()
+                .copied()
+                .filter(|_| rng.gen_bool(0.45))
+                .collect();
             let gateway_fields = gateway.then(|| {
                 let dedup = rng.gen_range(150..3_000);
                 let compression = rng.gen_range(800..18_000);
@@ -628,7 +747,11 @@ fn generate_runs(seed: u64, target: usize, spans: bool, tag: &str) -> (Vec<Run>,
                 trace_id: rng.gen(),
                 input: agent.prompts.choose(&mut rng).expect("prompts"),
                 output: (!failed).then(|| *ANSWERS.choose(&mut rng).expect("answers")),
-                environment: if rng.gen_bool(0.8) { "production" } else { "staging" },
+                environment: if rng.gen_bool(0.8) {
+                    "production"
+                } else {
+                    "staging"
+                },
             };
             units += if spans { run.span_count() } else { 1 };
             runs.push(run);
@@ -671,7 +794,14 @@ pub fn native(seed: u64, runs: usize, batch: usize) -> Dataset {
         for chunk in list.chunks(batch.max(1)) {
             let body = json!({ "runs": chunk.iter().map(|r| r.native_json()).collect::<Vec<_>>() });
             let bytes = serde_json::to_vec(&body).expect("JSON encodes");
-            timed.push((chunk[0].started_us, Request { key, body: bytes.into(), items: chunk.len() }));
+            timed.push((
+                chunk[0].started_us,
+                Request {
+                    key,
+                    body: bytes.into(),
+                    items: chunk.len(),
+                },
+            ));
         }
     }
     // Keys send concurrently: interleave their batches by time.
@@ -705,7 +835,10 @@ pub fn otlp(seed: u64, spans: usize, per_request: usize) -> Dataset {
             // One resource per service, as a collector forwarding several services sends them.
             let mut by_agent: BTreeMap<usize, Vec<OtlpSpan>> = BTreeMap::new();
             for (i, span) in chunk {
-                by_agent.entry(runs[*i].agent).or_default().push(span.to_otlp());
+                by_agent
+                    .entry(runs[*i].agent)
+                    .or_default()
+                    .push(span.to_otlp());
             }
             let request = ExportTraceServiceRequest {
                 resource_spans: by_agent
@@ -731,7 +864,11 @@ pub fn otlp(seed: u64, spans: usize, per_request: usize) -> Dataset {
             items += chunk.len();
             timed.push((
                 chunk[0].1.end_ns,
-                Request { key, body: request.encode_to_vec().into(), items: chunk.len() },
+                Request {
+                    key,
+                    body: request.encode_to_vec().into(),
+                    items: chunk.len(),
+                },
             ));
         }
     }

@@ -2,5 +2,8 @@
 
 pub mod chips;
 pub mod icons;
+pub mod latency_bar;
 pub mod pagination;
 pub mod time;
+pub mod timeline;
+pub mod waterfall;

@@ -37,7 +37,9 @@ impl Store {
     /// The project's id, creating the project when it does not exist yet.
     pub async fn ensure_project(&self, name: &str) -> Result<i64> {
         if name.trim().is_empty() || name.chars().count() > 128 {
-            return Err(StoreError::Invalid("project names are 1–128 characters".into()));
+            return Err(StoreError::Invalid(
+                "project names are 1–128 characters".into(),
+            ));
         }
         sqlx::query(
             "INSERT INTO projects (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
@@ -127,7 +129,10 @@ impl Store {
         if !bool::from(stored.as_bytes().ct_eq(hash.as_bytes())) {
             return Ok(None);
         }
-        Ok(Some(KeyOwner { key_id: row.try_get(0)?, project_id: row.try_get(1)? }))
+        Ok(Some(KeyOwner {
+            key_id: row.try_get(0)?,
+            project_id: row.try_get(1)?,
+        }))
     }
 
     /// The id of a key named `name` in the default project, created when missing. Used by the
@@ -142,9 +147,15 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         if let Some(row) = row {
-            return Ok(KeyOwner { key_id: row.try_get(0)?, project_id: row.try_get(1)? });
+            return Ok(KeyOwner {
+                key_id: row.try_get(0)?,
+                project_id: row.try_get(1)?,
+            });
         }
         let (key_id, _) = self.create_key("default", name).await?;
-        Ok(KeyOwner { key_id, project_id: super::DEFAULT_PROJECT_ID })
+        Ok(KeyOwner {
+            key_id,
+            project_id: super::DEFAULT_PROJECT_ID,
+        })
     }
 }

@@ -103,6 +103,7 @@ impl Store {
             _ => url.to_string(),
         };
         let options: AnyConnectOptions = url.parse()?;
+        // No per-statement logs: sqlx would print whole multi-row statements.
         let options = options.disable_statement_logging();
         let max = match backend {
             Backend::Sqlite => 8,
@@ -143,7 +144,11 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }

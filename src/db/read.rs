@@ -48,7 +48,11 @@ struct Filter {
 
 impl Filter {
     fn new() -> Filter {
-        Filter { clauses: Vec::new(), args: AnyArguments::default(), next: 1 }
+        Filter {
+            clauses: Vec::new(),
+            args: AnyArguments::default(),
+            next: 1,
+        }
     }
 
     fn bind<T>(&mut self, value: T) -> String
@@ -70,7 +74,8 @@ impl Store {
         f.clauses.push(format!("s.project_id = {p}"));
         if let Some(search) = &q.search {
             let p = f.bind(like_pattern(search));
-            f.clauses.push(format!("s.public_id {like} {p} ESCAPE '\\'"));
+            f.clauses
+                .push(format!("s.public_id {like} {p} ESCAPE '\\'"));
         }
         if let Some(text) = &q.q {
             let p = f.bind(like_pattern(text));
@@ -114,8 +119,10 @@ impl Store {
         let f = self.list_filter(project_id, q);
         let where_sql = f.clauses.join(" AND ");
         let count_sql = format!("SELECT COUNT(*) FROM sessions s WHERE {where_sql}");
-        let count: i64 =
-            sqlx::query_with(&count_sql, self.list_filter(project_id, q).args).fetch_one(&self.pool).await?.try_get(0)?;
+        let count: i64 = sqlx::query_with(&count_sql, self.list_filter(project_id, q).args)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
 
         let dir = if q.sort.descending { "DESC" } else { "ASC" };
         let mut f = f;
@@ -157,7 +164,12 @@ impl Store {
                 summary.users = std::mem::take(&mut by_kind[FACET_USER as usize]);
             }
         }
-        Ok(SessionPage { results, count, next: None, previous: None })
+        Ok(SessionPage {
+            results,
+            count,
+            next: None,
+            previous: None,
+        })
     }
 
     /// Facet values of the given sessions, by kind, most used first.
@@ -198,20 +210,13 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::like_pattern;
-
-    #[test]
-    fn like_patterns_match_literally() {
-        assert_eq!(like_pattern("a_b%c\\"), "%a\\_b\\%c\\\\%");
-    }
-}
-
 impl Store {
     /// How many sessions exist in all projects.
     pub async fn session_count(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM sessions").fetch_one(&self.pool).await?.try_get(0)?)
+        Ok(sqlx::query("SELECT COUNT(*) FROM sessions")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
     }
 }
 
@@ -223,7 +228,8 @@ const RUN_VIEW_COLUMNS: &str = "run_key, agent_name, workflow_name, started_at, 
 fn run_view(r: &sqlx::any::AnyRow) -> Result<crate::model::RunView> {
     let us = |v: Option<i64>| v.map(|x| x as f64 / 1000.0);
     let list = |v: Option<String>| -> Vec<String> {
-        v.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+        v.and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
     };
     let input_tokens: i64 = r.try_get(9)?;
     let output_tokens: i64 = r.try_get(10)?;
@@ -238,7 +244,12 @@ fn run_view(r: &sqlx::any::AnyRow) -> Result<crate::model::RunView> {
         started_at: rfc3339(r.try_get(3)?),
         completed_at: r.try_get::<Option<i64>, _>(4)?.map(rfc3339),
         duration: r.try_get::<Option<i64>, _>(5)?.map(|d| d as f64 / 1e6),
-        status: if r.try_get::<i64, _>(6)? != 0 { "error" } else { "success" }.to_string(),
+        status: if r.try_get::<i64, _>(6)? != 0 {
+            "error"
+        } else {
+            "success"
+        }
+        .to_string(),
         error: r.try_get(7)?,
         cost: r.try_get::<i64, _>(8)? as f64 / 1e9,
         tokens: input_tokens + output_tokens,
@@ -324,7 +335,8 @@ impl Store {
             tools: std::mem::take(&mut facets[FACET_TOOL as usize]),
             users: std::mem::take(&mut facets[FACET_USER as usize]),
             gateway_runs: row.try_get(14)?,
-            avg_overhead_pct: crate::sessionize::overhead_ratio(overhead, request).map(|x| x * 100.0),
+            avg_overhead_pct: crate::sessionize::overhead_ratio(overhead, request)
+                .map(|x| x * 100.0),
         };
         let sql = format!(
             "SELECT {RUN_VIEW_COLUMNS} FROM runs WHERE session_id = $1 \
@@ -361,7 +373,11 @@ impl Store {
             "SELECT {RUN_VIEW_COLUMNS}, (SELECT public_id FROM sessions s WHERE s.id = runs.session_id) \
              FROM runs WHERE project_id = $1 AND trace_id = $2 ORDER BY id LIMIT 1"
         );
-        let row = sqlx::query(&sql).bind(project_id).bind(trace_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(project_id)
+            .bind(trace_id)
+            .fetch_optional(&self.pool)
+            .await?;
         let (run, session_id) = match &row {
             Some(r) => (Some(run_view(r)?), r.try_get::<Option<String>, _>(29)?),
             None => (None, None),
@@ -403,6 +419,21 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Some(crate::model::TraceDetail { trace_id: trace_id.to_string(), session_id, run, spans }))
+        Ok(Some(crate::model::TraceDetail {
+            trace_id: trace_id.to_string(),
+            session_id,
+            run,
+            spans,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_patterns_match_literally() {
+        assert_eq!(like_pattern("a_b%c\\"), "%a\\_b\\%c\\\\%");
     }
 }

@@ -46,11 +46,15 @@ pub fn parse_batch(
         Some(Value::Array(runs)) => runs,
         Some(_) => return Err(BatchError::Malformed("`runs` must be an array".into())),
         None => {
-            return Err(BatchError::Malformed("body must be an object with a `runs` array".into()))
+            return Err(BatchError::Malformed(
+                "body must be an object with a `runs` array".into(),
+            ))
         }
     };
     if runs.is_empty() {
-        return Err(BatchError::Malformed("`runs` must hold at least one run".into()));
+        return Err(BatchError::Malformed(
+            "`runs` must hold at least one run".into(),
+        ));
     }
     if runs.len() > max_runs {
         return Err(BatchError::Malformed(format!(
@@ -61,12 +65,19 @@ pub fn parse_batch(
     let mut errors = Vec::new();
     if let Some(h) = header_session {
         if let Err(e) = validate_session_id(h) {
-            errors.push(FieldError { index: 0, field: "X-Session-Id".into(), error: e });
+            errors.push(FieldError {
+                index: 0,
+                field: "X-Session-Id".into(),
+                error: e,
+            });
         }
     }
     let mut out = Vec::with_capacity(runs.len());
     for (index, run) in runs.iter().enumerate() {
-        let mut v = Validator { index, errors: &mut errors };
+        let mut v = Validator {
+            index,
+            errors: &mut errors,
+        };
         if let Some(run) = v.run(run, header_session) {
             out.push(run);
         }
@@ -85,7 +96,11 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn fail(&mut self, field: &str, error: impl Into<String>) {
-        self.errors.push(FieldError { index: self.index, field: field.into(), error: error.into() });
+        self.errors.push(FieldError {
+            index: self.index,
+            field: field.into(),
+            error: error.into(),
+        });
     }
 
     fn run(&mut self, value: &Value, header_session: Option<&str>) -> Option<NativeRun> {
@@ -124,7 +139,9 @@ impl Validator<'_> {
                 self.fail("completed_at", "must not be before started_at");
             }
         }
-        f.duration_us = self.non_negative(obj, "duration_ms").map(|ms| (ms * 1000.0).round() as i64);
+        f.duration_us = self
+            .non_negative(obj, "duration_ms")
+            .map(|ms| (ms * 1000.0).round() as i64);
         match obj.get("status") {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) if s == "success" => f.failed = Some(false),
@@ -137,13 +154,19 @@ impl Validator<'_> {
         f.input_tokens = self.count(obj, "input_tokens");
         f.output_tokens = self.count(obj, "output_tokens");
         f.tokens_saved = self.count(obj, "tokens_saved");
-        f.cost_nanos = self.non_negative(obj, "cost").map(|usd| (usd * 1e9).round() as i64);
+        f.cost_nanos = self
+            .non_negative(obj, "cost")
+            .map(|usd| (usd * 1e9).round() as i64);
         f.tools_sent = self.count(obj, "tools_sent");
         f.tools_forwarded = self.strings(obj, "tools_forwarded");
         f.tools_called = self.strings(obj, "tools_called");
         f.latency_us = self.latency(obj);
         if let Some(t) = self.string(obj, "trace_id", 32) {
-            if t.len() != 32 || !t.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+            if t.len() != 32
+                || !t
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+            {
                 self.fail("trace_id", "must be 32 lowercase hex digits");
             }
             f.trace_id = Some(t);
@@ -244,7 +267,10 @@ impl Validator<'_> {
                             out.push(s.clone())
                         }
                         _ => {
-                            self.fail(field, "must be an array of tool names (strings of 1–256 characters)");
+                            self.fail(
+                                field,
+                                "must be an array of tool names (strings of 1–256 characters)",
+                            );
                             return None;
                         }
                     }
@@ -333,7 +359,10 @@ mod tests {
                        {"started_at":"2026-01-01T00:00:00Z","session_id":"own"}]}"#;
         let runs = parse_batch(body.as_bytes(), Some("hdr"), 10).unwrap();
         assert_eq!(runs[0].fields.session_id.as_deref(), Some("hdr"));
-        assert_eq!(runs[0].fields.session_source.as_deref(), Some("X-Session-Id"));
+        assert_eq!(
+            runs[0].fields.session_source.as_deref(),
+            Some("X-Session-Id")
+        );
         assert_eq!(runs[1].fields.session_id.as_deref(), Some("own"));
     }
 
@@ -342,7 +371,9 @@ mod tests {
         let body = r#"{"runs":[{"started_at":"2026-01-01T00:00:00Z"},
             {"started_at":"yesterday","cost":-1,"status":"meh","trace_id":"XYZ","tools_called":[1]},
             {"input_tokens":1.5}]}"#;
-        let Err(BatchError::Invalid(errors)) = parse(body) else { panic!("expected errors") };
+        let Err(BatchError::Invalid(errors)) = parse(body) else {
+            panic!("expected errors")
+        };
         let fields: Vec<(usize, &str)> =
             errors.iter().map(|e| (e.index, e.field.as_str())).collect();
         assert!(fields.contains(&(1, "started_at")));
@@ -359,15 +390,23 @@ mod tests {
     fn malformed_bodies_are_refused_whole() {
         assert!(matches!(parse("nope"), Err(BatchError::Malformed(_))));
         assert!(matches!(parse("{}"), Err(BatchError::Malformed(_))));
-        assert!(matches!(parse(r#"{"runs":[]}"#), Err(BatchError::Malformed(_))));
-        let many = format!(r#"{{"runs":[{}]}}"#, vec!["{}"; 3].join(","));
-        assert!(matches!(parse_batch(many.as_bytes(), None, 2), Err(BatchError::Malformed(_))));
+        assert!(matches!(
+            parse(r#"{"runs":[]}"#),
+            Err(BatchError::Malformed(_))
+        ));
+        let many = format!(r#"{{"runs":[{}]}}"#, ["{}"; 3].join(","));
+        assert!(matches!(
+            parse_batch(many.as_bytes(), None, 2),
+            Err(BatchError::Malformed(_))
+        ));
     }
 
     #[test]
     fn end_before_start_and_bad_session_ids_fail() {
         let body = r#"{"runs":[{"started_at":"2026-01-01T00:00:10Z","completed_at":"2026-01-01T00:00:00Z","session_id":""}]}"#;
-        let Err(BatchError::Invalid(errors)) = parse(body) else { panic!() };
+        let Err(BatchError::Invalid(errors)) = parse(body) else {
+            panic!()
+        };
         assert_eq!(errors.len(), 2);
     }
 }

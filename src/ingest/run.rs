@@ -152,7 +152,10 @@ impl RunFields {
             session_source: self.session_source.clone(),
             user_id: self.user_id.clone(),
             agent_name: self.agent_name.clone().unwrap_or_else(|| "default".into()),
-            workflow_name: self.workflow_name.clone().unwrap_or_else(|| "default".into()),
+            workflow_name: self
+                .workflow_name
+                .clone()
+                .unwrap_or_else(|| "default".into()),
             started_at,
             completed_at,
             duration_us,
@@ -214,7 +217,10 @@ mod tests {
         };
         let run = native.overlay(&spans).resolve().unwrap();
         assert_eq!(run.model.as_deref(), Some("gpt-4o"));
-        assert_eq!(run.models, vec!["gpt-4o".to_string(), "gpt-4o-mini".to_string()]);
+        assert_eq!(
+            run.models,
+            vec!["gpt-4o".to_string(), "gpt-4o-mini".to_string()]
+        );
         assert_eq!(run.cost_nanos, 5);
         assert_eq!(run.input_tokens, 7);
         assert_eq!(run.latency_us, [Some(1), Some(2), None, None]);
@@ -225,7 +231,11 @@ mod tests {
 
     #[test]
     fn duration_gives_the_end_and_no_start_gives_nothing() {
-        let f = RunFields { started_at: Some(10), duration_us: Some(5), ..Default::default() };
+        let f = RunFields {
+            started_at: Some(10),
+            duration_us: Some(5),
+            ..Default::default()
+        };
         let run = f.resolve().unwrap();
         assert_eq!(run.completed_at, Some(15));
         assert_eq!(run.activity_at(), 15);

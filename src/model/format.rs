@@ -85,7 +85,10 @@ pub fn percent(ratio: f64) -> String {
 /// browser replaces it with the viewer's local time after hydration.
 pub fn utc_label(rfc3339: &str) -> String {
     match chrono::DateTime::parse_from_rfc3339(rfc3339) {
-        Ok(t) => t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        Ok(t) => t
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
         Err(_) => rfc3339.to_string(),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod format;
 pub mod query;
+pub mod timeline;
 
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +89,10 @@ pub struct Sort {
 
 impl Default for Sort {
     fn default() -> Self {
-        Sort { key: SortKey::LastActivity, descending: true }
+        Sort {
+            key: SortKey::LastActivity,
+            descending: true,
+        }
     }
 }
 
@@ -103,7 +107,11 @@ impl Sort {
     }
 
     pub fn to_param(self) -> String {
-        format!("{}{}", if self.descending { "-" } else { "" }, self.key.name())
+        format!(
+            "{}{}",
+            if self.descending { "-" } else { "" },
+            self.key.name()
+        )
     }
 }
 

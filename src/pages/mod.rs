@@ -1,4 +1,6 @@
 //! One module per route of the dashboard.
 
 pub mod not_found;
+pub mod session;
 pub mod sessions;
+pub mod trace;

@@ -16,7 +16,11 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The key owner of a request that must carry a valid key.
 pub async fn require_key(state: &AppState, headers: &HeaderMap) -> Result<KeyOwner, ApiError> {
     let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
-    state.store.verify_key(token).await?.ok_or(ApiError::Unauthorized)
+    state
+        .store
+        .verify_key(token)
+        .await?
+        .ok_or(ApiError::Unauthorized)
 }
 
 /// The project a read request sees: a presented key limits it to that key's project (and an

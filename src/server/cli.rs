@@ -1,4 +1,4 @@
-//! The command line: `threadline serve | demo | keys | migrate`. Every flag has an environment
+//! The command line: `threadline serve | demo | keys | migrate | bench`. Every flag has an environment
 //! twin (shown in `--help`).
 
 use std::net::SocketAddr;
@@ -14,7 +14,11 @@ use super::state::AppState;
 use crate::db::Store;
 
 #[derive(Parser, Debug)]
-#[command(name = "threadline", version, about = "Sessions dashboard for LLM agents and gateways")]
+#[command(
+    name = "threadline",
+    version,
+    about = "Sessions dashboard for LLM agents and gateways"
+)]
 struct Cli {
     #[command(flatten)]
     db: DbArgs,
@@ -26,7 +30,12 @@ struct Cli {
 #[derive(Args, Debug, Clone)]
 struct DbArgs {
     /// Database: `sqlite:PATH` (created if missing) or `postgres://user@host/db`.
-    #[arg(long, env = "THREADLINE_DATABASE_URL", default_value = "sqlite:threadline.db", global = true)]
+    #[arg(
+        long,
+        env = "THREADLINE_DATABASE_URL",
+        default_value = "sqlite:threadline.db",
+        global = true
+    )]
     database_url: String,
     /// Inactivity that ends an automatic session (e.g. 30m, 1h, 90s).
     #[arg(long, env = "THREADLINE_SESSION_GAP", default_value = "30m", value_parser = parse_duration, global = true)]
@@ -46,6 +55,11 @@ enum Command {
     },
     /// Apply database migrations (serve also does this at start).
     Migrate,
+    /// Measure performance on fresh databases and print the figures (SPEC §9).
+    Bench {
+        #[command(subcommand)]
+        command: crate::bench::BenchCommand,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -60,7 +74,11 @@ struct ServeArgs {
     #[arg(long, env = "THREADLINE_MAX_BATCH_RUNS", default_value_t = 1000)]
     max_batch_runs: usize,
     /// Most spans in one `POST /v1/traces` request.
-    #[arg(long, env = "THREADLINE_MAX_SPANS_PER_REQUEST", default_value_t = 50_000)]
+    #[arg(
+        long,
+        env = "THREADLINE_MAX_SPANS_PER_REQUEST",
+        default_value_t = 50_000
+    )]
     max_spans_per_request: usize,
     /// When the database holds no session yet, first generate this many demo sessions (0: never).
     #[arg(long, env = "THREADLINE_DEMO_IF_EMPTY", default_value_t = 0)]
@@ -102,8 +120,17 @@ pub fn main() -> ExitCode {
     if cli.command.is_none() {
         cli = Cli::parse_from(std::env::args().chain(["serve".to_string()]));
     }
-    init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // The benchmark prints a table: only warnings and errors in between.
+    let bench = matches!(cli.command, Some(Command::Bench { .. }));
+    init_logging(if bench {
+        "warn"
+    } else {
+        "info,sqlx=warn,leptos_axum=warn"
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -119,11 +146,14 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(default_filter: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("THREADLINE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,leptos_axum=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+        .unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }
 
 async fn open(db: &DbArgs) -> anyhow::Result<Store> {
@@ -133,7 +163,9 @@ async fn open(db: &DbArgs) -> anyhow::Result<Store> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let Some(command) = cli.command else { anyhow::bail!("no command given") };
+    let Some(command) = cli.command else {
+        anyhow::bail!("no command given")
+    };
     match command {
         Command::Migrate => {
             open(&cli.db).await?.close().await;
@@ -144,13 +176,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match command {
                 KeysCommand::Create { project, name } => {
                     let (id, secret) = store.create_key(&project, &name).await?;
-                    println!("Created API key {id} for project `{project}`. It is shown only once:");
+                    println!(
+                        "Created API key {id} for project `{project}`. It is shown only once:"
+                    );
                     println!("{secret}");
                 }
                 KeysCommand::List => {
-                    println!("{:>4}  {:<16} {:<16} {:<12} {:<25} status", "id", "project", "name", "prefix", "created");
+                    println!(
+                        "{:>4}  {:<16} {:<16} {:<12} {:<25} status",
+                        "id", "project", "name", "prefix", "created"
+                    );
                     for k in store.list_keys().await? {
-                        let status = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                        let status = if k.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
                         println!(
                             "{:>4}  {:<16} {:<16} {:<12} {:<25} {status}",
                             k.id,
@@ -178,21 +219,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
         }
         Command::Serve(args) => serve(cli.db, args).await?,
+        Command::Bench { command } => crate::bench::run(command).await?,
     }
     Ok(())
 }
 
 impl DemoArgs {
     fn into_options(self) -> crate::demo::DemoOptions {
-        crate::demo::DemoOptions { sessions: self.sessions, seed: self.seed, progress: !self.quiet }
+        crate::demo::DemoOptions {
+            sessions: self.sessions,
+            seed: self.seed,
+            progress: !self.quiet,
+        }
     }
 }
 
 /// Leptos settings: cargo-leptos's environment when it runs us, else the repository layout, so
 /// a release binary runs from the repository root with no environment at all.
 fn leptos_options(addr: SocketAddr) -> LeptosOptions {
-    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string());
-    let env = if var("LEPTOS_ENV", "PROD").eq_ignore_ascii_case("DEV") { Env::DEV } else { Env::PROD };
+    let var =
+        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string());
+    let env = if var("LEPTOS_ENV", "PROD").eq_ignore_ascii_case("DEV") {
+        Env::DEV
+    } else {
+        Env::PROD
+    };
     LeptosOptions::builder()
         .output_name(var("LEPTOS_OUTPUT_NAME", "threadline"))
         .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
@@ -214,8 +265,15 @@ async fn serve(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
     }
     let store = open(&db).await?;
     if args.demo_if_empty > 0 && store.session_count().await? == 0 {
-        println!("empty database: generating {} demo sessions first", args.demo_if_empty);
-        let options = crate::demo::DemoOptions { sessions: args.demo_if_empty, seed: 42, progress: true };
+        println!(
+            "empty database: generating {} demo sessions first",
+            args.demo_if_empty
+        );
+        let options = crate::demo::DemoOptions {
+            sessions: args.demo_if_empty,
+            seed: 42,
+            progress: true,
+        };
         let stats = crate::demo::generate(&store, &options).await?;
         println!("{stats}");
     }
@@ -224,23 +282,37 @@ async fn serve(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
         max_batch_runs: args.max_batch_runs,
         max_spans_per_request: args.max_spans_per_request,
     };
-    let state = AppState { store: store.clone(), leptos_options: leptos_options(args.addr), limits: Arc::new(limits) };
+    let state = AppState {
+        store: store.clone(),
+        leptos_options: leptos_options(args.addr),
+        limits: Arc::new(limits),
+    };
     let app = super::http::router(state);
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.addr))?;
     let where_data = match store.backend() {
         crate::db::Backend::Sqlite => {
-            let path = db.database_url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+            let path = db
+                .database_url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:");
             let path = path.split('?').next().unwrap_or(path);
-            let full = std::fs::canonicalize(path).map(|p| p.display().to_string()).unwrap_or(path.to_string());
+            let full = std::fs::canonicalize(path)
+                .map(|p| p.display().to_string())
+                .unwrap_or(path.to_string());
             format!("SQLite file {full}")
         }
         crate::db::Backend::Postgres => "PostgreSQL".to_string(),
     };
     tracing::info!(url = %format!("http://{}", args.addr), data = %where_data, "Threadline is serving");
-    println!("Threadline is serving http://{} — data in {where_data}", args.addr);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    println!(
+        "Threadline is serving http://{} — data in {where_data}",
+        args.addr
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     tracing::info!("shutting down: closing the database");
     store.close().await;
     Ok(())

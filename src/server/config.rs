@@ -38,7 +38,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             number.push(c);
             continue;
         }
-        let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 30m"))?;
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("`{text}` is not a duration like 30m"))?;
         number.clear();
         let unit = match c {
             'm' if chars.peek() == Some(&'s') => {
@@ -49,13 +51,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             'm' => Duration::from_secs(n * 60),
             's' => Duration::from_secs(n),
             'd' => Duration::from_secs(n * 86_400),
-            _ => return Err(format!("`{text}` is not a duration like 30m (units: ms, s, m, h, d)")),
+            _ => {
+                return Err(format!(
+                    "`{text}` is not a duration like 30m (units: ms, s, m, h, d)"
+                ))
+            }
         };
         total += unit;
         any = true;
     }
     if !number.is_empty() || !any {
-        return Err(format!("`{text}` is not a duration like 30m (units: ms, s, m, h, d)"));
+        return Err(format!(
+            "`{text}` is not a duration like 30m (units: ms, s, m, h, d)"
+        ));
     }
     Ok(total)
 }

@@ -66,7 +66,9 @@ impl IntoResponse for ApiError {
         let retry = status == StatusCode::SERVICE_UNAVAILABLE;
         let mut response = (status, axum::Json(body)).into_response();
         if retry {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

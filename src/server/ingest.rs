@@ -23,7 +23,11 @@ pub fn read_body(
     body: Result<Bytes, BytesRejection>,
     limit: usize,
 ) -> Result<Vec<u8>, ApiError> {
-    let too_large = || ApiError::TooLarge(format!("request body is larger than the limit of {limit} bytes"));
+    let too_large = || {
+        ApiError::TooLarge(format!(
+            "request body is larger than the limit of {limit} bytes"
+        ))
+    };
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_large()
@@ -63,7 +67,9 @@ pub fn read_body(
 }
 
 fn content_type(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// `POST /api/v1/runs`.
@@ -92,7 +98,11 @@ pub async fn post_runs(
         ),
         None => None,
     };
-    let runs = match parse_batch(&body, header_session.as_deref(), state.limits.max_batch_runs) {
+    let runs = match parse_batch(
+        &body,
+        header_session.as_deref(),
+        state.limits.max_batch_runs,
+    ) {
         Ok(runs) => runs,
         Err(BatchError::Malformed(msg)) => return Err(ApiError::BadRequest(msg)),
         Err(BatchError::Invalid(errors)) => return Err(ApiError::InvalidBatch(errors)),
@@ -108,11 +118,13 @@ pub async fn post_traces(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let owner = require_key(&state, &headers).await?;
-    let encoding = content_type(&headers).and_then(decode::Encoding::from_content_type).ok_or_else(|| {
-        ApiError::UnsupportedMediaType(
-            "OTLP/HTTP takes Content-Type application/x-protobuf or application/json".into(),
-        )
-    })?;
+    let encoding = content_type(&headers)
+        .and_then(decode::Encoding::from_content_type)
+        .ok_or_else(|| {
+            ApiError::UnsupportedMediaType(
+                "OTLP/HTTP takes Content-Type application/x-protobuf or application/json".into(),
+            )
+        })?;
     let body = read_body(&headers, body, state.limits.max_body_bytes)?;
     let request = decode::decode_request(&body, encoding).map_err(ApiError::BadRequest)?;
     let flat = mapping::flatten(request);
@@ -131,5 +143,9 @@ pub async fn post_traces(
         decode::Encoding::Protobuf => "application/x-protobuf",
         decode::Encoding::Json => "application/json",
     };
-    Ok(([(header::CONTENT_TYPE, content_type)], decode::encode_response(&response, encoding)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        decode::encode_response(&response, encoding),
+    )
+        .into_response())
 }

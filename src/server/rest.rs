@@ -15,10 +15,19 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/observability/sessions", get(list_sessions))
         .route("/api/v1/observability/sessions/", get(list_sessions))
-        .route("/api/v1/observability/sessions/{session_id}", get(session_detail))
-        .route("/api/v1/observability/sessions/{session_id}/", get(session_detail))
+        .route(
+            "/api/v1/observability/sessions/{session_id}",
+            get(session_detail),
+        )
+        .route(
+            "/api/v1/observability/sessions/{session_id}/",
+            get(session_detail),
+        )
         .route("/api/v1/observability/traces/{trace_id}", get(trace_detail))
-        .route("/api/v1/observability/traces/{trace_id}/", get(trace_detail))
+        .route(
+            "/api/v1/observability/traces/{trace_id}/",
+            get(trace_detail),
+        )
 }
 
 /// Default and largest page of runs in a session detail.
@@ -32,7 +41,10 @@ fn int_param(pairs: &[(String, String)], name: &str, default: i64) -> Result<i64
         Some((_, v)) if v.is_empty() => Ok(default),
         Some((_, v)) => match v.parse::<i64>() {
             Ok(n) if n >= 0 => Ok(n),
-            _ => Err(ApiError::BadParam { param: name.into(), error: format!("`{v}` is not a whole number ≥ 0") }),
+            _ => Err(ApiError::BadParam {
+                param: name.into(),
+                error: format!("`{v}` is not a whole number ≥ 0"),
+            }),
         },
     }
 }
@@ -48,7 +60,11 @@ async fn session_detail(
     let pairs = query_pairs(raw.as_deref());
     let limit = int_param(&pairs, "runs_limit", DEFAULT_RUNS_LIMIT)?.clamp(1, MAX_RUNS_LIMIT);
     let offset = int_param(&pairs, "runs_offset", 0)?;
-    match state.store.session_detail(project, &session_id, limit, offset).await? {
+    match state
+        .store
+        .session_detail(project, &session_id, limit, offset)
+        .await?
+    {
         Some(detail) => Ok(Json(detail)),
         None => Err(ApiError::NotFound(format!("no session `{session_id}`"))),
     }
@@ -137,14 +153,20 @@ async fn list_sessions(
 ) -> Result<Json<SessionPage>, ApiError> {
     let project = read_project(&state, &headers).await?;
     let pairs = query_pairs(raw.as_deref());
-    let query = parse_list_params(&pairs, crate::db::now_us())
-        .map_err(|e| ApiError::BadParam { param: e.param, error: e.error })?;
+    let query = parse_list_params(&pairs, crate::db::now_us()).map_err(|e| ApiError::BadParam {
+        param: e.param,
+        error: e.error,
+    })?;
     let mut page = state.store.list_sessions(project, &query).await?;
     if query.offset + query.limit < page.count {
         page.next = Some(page_link(&pairs, query.offset + query.limit, query.limit));
     }
     if query.offset > 0 {
-        page.previous = Some(page_link(&pairs, (query.offset - query.limit).max(0), query.limit));
+        page.previous = Some(page_link(
+            &pairs,
+            (query.offset - query.limit).max(0),
+            query.limit,
+        ));
     }
     Ok(Json(page))
 }
@@ -164,7 +186,13 @@ mod tests {
 
     #[test]
     fn page_links_keep_other_parameters() {
-        let pairs = vec![("sort".to_string(), "-run_count".to_string()), ("offset".into(), "0".into())];
-        assert_eq!(page_link(&pairs, 10, 10), "?offset=10&limit=10&sort=-run_count");
+        let pairs = vec![
+            ("sort".to_string(), "-run_count".to_string()),
+            ("offset".into(), "0".into()),
+        ];
+        assert_eq!(
+            page_link(&pairs, 10, 10),
+            "?offset=10&limit=10&sort=-run_count"
+        );
     }
 }

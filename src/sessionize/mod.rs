@@ -65,7 +65,12 @@ pub enum InsertPlan {
     /// No chain within reach: start a new one at `t`.
     NewChain,
     /// Join `survivor`, absorbing `absorbed` (chains the run bridges), with the new bounds.
-    Join { survivor: i64, absorbed: Vec<i64>, first_start: i64, last_start: i64 },
+    Join {
+        survivor: i64,
+        absorbed: Vec<i64>,
+        first_start: i64,
+        last_start: i64,
+    },
 }
 
 /// Plans adding a run at `t`, given the key's chains that overlap `[t - gap, t + gap]`
@@ -77,8 +82,18 @@ pub fn plan_insert(t: i64, nearby: &[Chain], gap_us: i64) -> InsertPlan {
     }
     // The earliest chain survives so that ids stay with the older activity.
     reached.sort_by_key(|c| (c.first_start, c.id));
-    let first_start = reached.iter().map(|c| c.first_start).min().unwrap_or(t).min(t);
-    let last_start = reached.iter().map(|c| c.last_start).max().unwrap_or(t).max(t);
+    let first_start = reached
+        .iter()
+        .map(|c| c.first_start)
+        .min()
+        .unwrap_or(t)
+        .min(t);
+    let last_start = reached
+        .iter()
+        .map(|c| c.last_start)
+        .max()
+        .unwrap_or(t)
+        .max(t);
     InsertPlan::Join {
         survivor: reached[0].id,
         absorbed: reached[1..].iter().map(|c| c.id).collect(),
@@ -114,10 +129,19 @@ pub fn plan_remove(
     let succ = succ.filter(|&s| s - t <= gap_us);
     match (pred, succ) {
         (None, None) => RemovePlan::Delete,
-        (Some(p), Some(s)) if s - p > gap_us => RemovePlan::Split { last_start: p, at: s },
+        (Some(p), Some(s)) if s - p > gap_us => RemovePlan::Split {
+            last_start: p,
+            at: s,
+        },
         (Some(_), Some(_)) => RemovePlan::Keep,
-        (Some(p), None) => RemovePlan::Shrink { first_start: chain.first_start, last_start: p },
-        (None, Some(s)) => RemovePlan::Shrink { first_start: s, last_start: chain.last_start },
+        (Some(p), None) => RemovePlan::Shrink {
+            first_start: chain.first_start,
+            last_start: p,
+        },
+        (None, Some(s)) => RemovePlan::Shrink {
+            first_start: s,
+            last_start: chain.last_start,
+        },
     }
 }
 
@@ -140,10 +164,7 @@ pub fn partition(starts: &[i64], gap_us: i64) -> Vec<usize> {
 /// Gateway overhead of one run: (dedup + compression + tool routing) and the total request time
 /// it is a share of — the run's duration when known, else the sum of the four phases. `None`
 /// when the run reported no gateway phases. All in microseconds.
-pub fn overhead_parts(
-    phases: [Option<i64>; 4],
-    duration_us: Option<i64>,
-) -> Option<(i64, i64)> {
+pub fn overhead_parts(phases: [Option<i64>; 4], duration_us: Option<i64>) -> Option<(i64, i64)> {
     if phases.iter().all(Option::is_none) {
         return None;
     }
@@ -183,7 +204,9 @@ mod tests {
         let id = new_auto_session_id();
         assert_eq!(id.len(), 21);
         assert!(id.starts_with("sess_"));
-        assert!(id[5..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(id[5..]
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
     }
 
     #[test]
@@ -194,8 +217,16 @@ mod tests {
 
     #[test]
     fn insert_bridging_two_chains_merges_into_the_earlier() {
-        let a = Chain { id: 7, first_start: 0, last_start: 10 };
-        let b = Chain { id: 3, first_start: 10 + 2 * GAP, last_start: 10 + 3 * GAP };
+        let a = Chain {
+            id: 7,
+            first_start: 0,
+            last_start: 10,
+        };
+        let b = Chain {
+            id: 3,
+            first_start: 10 + 2 * GAP,
+            last_start: 10 + 3 * GAP,
+        };
         let plan = plan_insert(10 + GAP, &[b.clone(), a.clone()], GAP);
         assert_eq!(
             plan,
@@ -211,26 +242,49 @@ mod tests {
 
     #[test]
     fn removing_the_bridge_splits() {
-        let c = Chain { id: 1, first_start: 0, last_start: 2 * GAP };
+        let c = Chain {
+            id: 1,
+            first_start: 0,
+            last_start: 2 * GAP,
+        };
         assert_eq!(
             plan_remove(GAP, &c, Some(0), Some(2 * GAP), GAP),
-            RemovePlan::Split { last_start: 0, at: 2 * GAP }
+            RemovePlan::Split {
+                last_start: 0,
+                at: 2 * GAP
+            }
         );
-        assert_eq!(plan_remove(GAP, &c, Some(GAP / 2), Some(2 * GAP), GAP), RemovePlan::Keep);
+        assert_eq!(
+            plan_remove(GAP, &c, Some(GAP / 2), Some(2 * GAP), GAP),
+            RemovePlan::Keep
+        );
         assert_eq!(
             plan_remove(2 * GAP, &c, Some(GAP), None, GAP),
-            RemovePlan::Shrink { first_start: 0, last_start: GAP }
+            RemovePlan::Shrink {
+                first_start: 0,
+                last_start: GAP
+            }
         );
-        let single = Chain { id: 1, first_start: 5, last_start: 5 };
+        let single = Chain {
+            id: 1,
+            first_start: 5,
+            last_start: 5,
+        };
         assert_eq!(plan_remove(5, &single, None, None, GAP), RemovePlan::Delete);
         // A neighbour farther than the gap belongs to another chain and is not a link.
-        assert_eq!(plan_remove(5, &single, Some(5 - GAP - 1), None, GAP), RemovePlan::Delete);
+        assert_eq!(
+            plan_remove(5, &single, Some(5 - GAP - 1), None, GAP),
+            RemovePlan::Delete
+        );
     }
 
     #[test]
     fn overhead_uses_duration_when_known() {
         let phases = [Some(2_000), Some(3_000), Some(5_000), Some(90_000)];
-        assert_eq!(overhead_parts(phases, Some(200_000)), Some((10_000, 200_000)));
+        assert_eq!(
+            overhead_parts(phases, Some(200_000)),
+            Some((10_000, 200_000))
+        );
         assert_eq!(overhead_parts(phases, None), Some((10_000, 100_000)));
         assert_eq!(overhead_parts([None; 4], Some(5)), None);
         assert_eq!(overhead_ratio(10_000, 100_000), Some(0.1));
@@ -248,10 +302,19 @@ mod tests {
             match plan_insert(t, &chains, GAP) {
                 InsertPlan::NewChain => {
                     next_id += 1;
-                    chains.push(Chain { id: next_id, first_start: t, last_start: t });
+                    chains.push(Chain {
+                        id: next_id,
+                        first_start: t,
+                        last_start: t,
+                    });
                     chain_of[i] = Some(next_id);
                 }
-                InsertPlan::Join { survivor, absorbed, first_start, last_start } => {
+                InsertPlan::Join {
+                    survivor,
+                    absorbed,
+                    first_start,
+                    last_start,
+                } => {
                     chains.retain(|c| !absorbed.contains(&c.id));
                     for c in chain_of.iter_mut() {
                         if c.is_some_and(|id| absorbed.contains(&id)) {

@@ -32,7 +32,11 @@ pub struct TestDb {
 pub async fn databases() -> Vec<TestDb> {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite:{}", dir.path().join("test.db").display());
-    let mut out = vec![TestDb { backend: "sqlite", url, _dir: Some(dir) }];
+    let mut out = vec![TestDb {
+        backend: "sqlite",
+        url,
+        _dir: Some(dir),
+    }];
     match std::env::var("THREADLINE_TEST_POSTGRES_URL") {
         Ok(admin) if !admin.is_empty() => out.push(TestDb {
             backend: "postgres",
@@ -52,16 +56,29 @@ pub async fn databases() -> Vec<TestDb> {
 /// Creates a new database on the server behind `admin_url` and returns its URL.
 async fn fresh_postgres(admin_url: &str) -> String {
     let name = format!("tl_{:016x}", rand_u64());
-    let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
-    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin_url);
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(admin_url);
     format!("{base}/{name}")
 }
 
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
     h.finish()
 }
 
@@ -72,8 +89,15 @@ pub async fn open(db: &TestDb) -> Store {
 /// The store plus a key of the default project.
 pub async fn store_with_key(db: &TestDb) -> (Store, KeyOwner, String) {
     let store = open(db).await;
-    let (_, secret) = store.create_key("default", "test").await.expect("create key");
-    let owner = store.verify_key(&secret).await.expect("verify").expect("valid key");
+    let (_, secret) = store
+        .create_key("default", "test")
+        .await
+        .expect("create key");
+    let owner = store
+        .verify_key(&secret)
+        .await
+        .expect("verify")
+        .expect("valid key");
     (store, owner, secret)
 }
 
@@ -82,8 +106,14 @@ pub fn app(store: Store) -> Router {
 }
 
 pub fn app_with_limits(store: Store, limits: Limits) -> Router {
-    let options = leptos::config::LeptosOptions::builder().output_name("threadline").build();
-    threadline::server::http::router(AppState { store, leptos_options: options, limits: Arc::new(limits) })
+    let options = leptos::config::LeptosOptions::builder()
+        .output_name("threadline")
+        .build();
+    threadline::server::http::router(AppState {
+        store,
+        leptos_options: options,
+        limits: Arc::new(limits),
+    })
 }
 
 pub struct Reply {
@@ -94,9 +124,8 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -104,14 +133,33 @@ impl Reply {
 }
 
 pub async fn send(app: &Router, request: Request<Body>) -> Reply {
-    let response = app.clone().oneshot(request).await.expect("router never fails");
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("router never fails");
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
-    Reply { status, headers, body }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
-pub async fn post_json(app: &Router, path: &str, key: Option<&str>, body: &serde_json::Value) -> Reply {
+pub async fn post_json(
+    app: &Router,
+    path: &str,
+    key: Option<&str>,
+    body: &serde_json::Value,
+) -> Reply {
     let mut req = Request::post(path).header("content-type", "application/json");
     if let Some(k) = key {
         req = req.header("authorization", format!("Bearer {k}"));

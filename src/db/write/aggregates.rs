@@ -1,0 +1,276 @@
+//! Session totals: deltas from brand-new runs, applied in bulk; full recomputation from runs
+//! for sessions a change, merge or split touched.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::Row;
+
+use super::{
+    parse_list, rows_per_statement, value_rows, Writer, FACET_AGENT, FACET_MODEL, FACET_TOOL,
+    FACET_USER,
+};
+use crate::db::Result;
+use crate::ingest::run::Run;
+
+/// Per-session sums of the runs added in this transaction.
+pub(super) struct Delta {
+    runs: i64,
+    first_run: i64,
+    last_activity: i64,
+    duration: i64,
+    cost: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    tokens_saved: i64,
+    errors: i64,
+    overhead_us: i64,
+    request_us: i64,
+    gateway_runs: i64,
+    facets: HashMap<(i64, String), i64>,
+}
+
+impl Default for Delta {
+    fn default() -> Self {
+        Delta {
+            runs: 0,
+            first_run: i64::MAX,
+            last_activity: i64::MIN,
+            duration: 0,
+            cost: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            tokens_saved: 0,
+            errors: 0,
+            overhead_us: 0,
+            request_us: 0,
+            gateway_runs: 0,
+            facets: HashMap::new(),
+        }
+    }
+}
+
+/// Distinct facet values of one run: its agent, models, tools called and user.
+fn run_facets(run: &Run) -> Vec<(i64, String)> {
+    let mut out = vec![(FACET_AGENT, run.agent_name.clone())];
+    let mut seen = HashSet::new();
+    for m in &run.models {
+        if seen.insert((FACET_MODEL, m.as_str())) {
+            out.push((FACET_MODEL, m.clone()));
+        }
+    }
+    for t in &run.tools_called {
+        if seen.insert((FACET_TOOL, t.as_str())) {
+            out.push((FACET_TOOL, t.clone()));
+        }
+    }
+    if let Some(u) = &run.user_id {
+        out.push((FACET_USER, u.clone()));
+    }
+    out
+}
+
+/// Columns of the bulk session update, in `VALUES` order (`column1` is the session id).
+const DELTA_COLUMNS: usize = 13;
+const FACET_COLUMNS: usize = 5;
+
+impl Writer<'_> {
+    pub(super) fn add_delta(&mut self, session: i64, run: &Run) {
+        let d = self.deltas.entry(session).or_default();
+        d.runs += 1;
+        d.first_run = d.first_run.min(run.started_at);
+        d.last_activity = d.last_activity.max(run.activity_at());
+        d.duration += run.duration_us.unwrap_or(0);
+        d.cost += run.cost_nanos;
+        d.input_tokens += run.input_tokens;
+        d.output_tokens += run.output_tokens;
+        d.tokens_saved += run.tokens_saved;
+        d.errors += run.failed as i64;
+        if let Some((overhead, total)) = run.overhead() {
+            d.overhead_us += overhead;
+            d.request_us += total;
+            d.gateway_runs += 1;
+        }
+        for facet in run_facets(run) {
+            *d.facets.entry(facet).or_default() += 1;
+        }
+    }
+
+    /// Brings every touched session's aggregates up to date.
+    pub(super) async fn finish_sessions(&mut self) -> Result<()> {
+        let mut dirty: Vec<i64> = self.dirty.iter().copied().collect();
+        dirty.sort_unstable();
+        for s in dirty {
+            self.recompute(s).await?;
+        }
+        let mut deltas: Vec<(i64, Delta)> = self
+            .deltas
+            .drain()
+            .filter(|(s, _)| !self.dirty.contains(s))
+            .collect();
+        deltas.sort_unstable_by_key(|(s, _)| *s);
+        self.apply_deltas(&deltas).await
+    }
+
+    /// Adds the deltas to their sessions and their facet counts, many rows per statement.
+    async fn apply_deltas(&mut self, deltas: &[(i64, Delta)]) -> Result<()> {
+        for chunk in deltas.chunks(rows_per_statement(DELTA_COLUMNS)) {
+            // `VALUES` columns are named column1… in both SQLite and PostgreSQL.
+            let sql = format!(
+                "UPDATE sessions SET \
+                   first_run = CASE WHEN run_count = 0 OR v.column2 < first_run \
+                               THEN v.column2 ELSE first_run END, \
+                   last_activity = CASE WHEN run_count = 0 OR v.column3 > last_activity \
+                                   THEN v.column3 ELSE last_activity END, \
+                   run_count = run_count + v.column4, total_duration = total_duration + v.column5, \
+                   total_cost = total_cost + v.column6, input_tokens = input_tokens + v.column7, \
+                   output_tokens = output_tokens + v.column8, \
+                   total_tokens = total_tokens + v.column7 + v.column8, \
+                   tokens_saved = tokens_saved + v.column9, error_count = error_count + v.column10, \
+                   overhead_us = overhead_us + v.column11, request_us = request_us + v.column12, \
+                   gateway_runs = gateway_runs + v.column13 \
+                 FROM (VALUES {}) AS v WHERE sessions.id = v.column1",
+                value_rows(chunk.len(), DELTA_COLUMNS)
+            );
+            let mut q = sqlx::query(&sql);
+            for (s, d) in chunk {
+                q = q
+                    .bind(*s)
+                    .bind(d.first_run)
+                    .bind(d.last_activity)
+                    .bind(d.runs)
+                    .bind(d.duration)
+                    .bind(d.cost)
+                    .bind(d.input_tokens)
+                    .bind(d.output_tokens)
+                    .bind(d.tokens_saved)
+                    .bind(d.errors)
+                    .bind(d.overhead_us)
+                    .bind(d.request_us)
+                    .bind(d.gateway_runs);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        let facets: Vec<(i64, &(i64, String), i64)> = deltas
+            .iter()
+            .flat_map(|(s, d)| d.facets.iter().map(move |(f, n)| (*s, f, *n)))
+            .collect();
+        self.upsert_facets(&facets, true).await
+    }
+
+    /// Writes facet counts: added to the stored ones, or replacing them.
+    async fn upsert_facets(
+        &mut self,
+        facets: &[(i64, &(i64, String), i64)],
+        add: bool,
+    ) -> Result<()> {
+        for chunk in facets.chunks(rows_per_statement(FACET_COLUMNS)) {
+            let sql =
+                format!(
+                "INSERT INTO session_facets (session_id, kind, value, runs, project_id) VALUES {} \
+                 ON CONFLICT (session_id, kind, value) DO UPDATE SET runs = {}",
+                value_rows(chunk.len(), FACET_COLUMNS),
+                if add { "session_facets.runs + excluded.runs" } else { "excluded.runs" }
+            );
+            let mut q = sqlx::query(&sql);
+            for (s, (kind, value), runs) in chunk {
+                q = q
+                    .bind(*s)
+                    .bind(*kind)
+                    .bind(value.clone())
+                    .bind(*runs)
+                    .bind(self.owner.project_id);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes a session's aggregates and facets from its runs; deletes it when empty.
+    async fn recompute(&mut self, s: i64) -> Result<()> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), MIN(started_at), MAX(COALESCE(completed_at, started_at)), \
+               CAST(SUM(COALESCE(duration_us, 0)) AS BIGINT), CAST(SUM(cost_nanos) AS BIGINT), \
+               CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), \
+               CAST(SUM(tokens_saved) AS BIGINT), CAST(SUM(failed) AS BIGINT), \
+               CAST(SUM(COALESCE(overhead_us, 0)) AS BIGINT), \
+               CAST(SUM(COALESCE(request_us, 0)) AS BIGINT), \
+               CAST(SUM(CASE WHEN request_us IS NULL THEN 0 ELSE 1 END) AS BIGINT) \
+             FROM runs WHERE session_id = $1",
+        )
+        .bind(s)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let count: i64 = row.try_get(0)?;
+        if count == 0 {
+            let tx = &mut *self.tx;
+            for sql in [
+                "DELETE FROM session_facets WHERE session_id = $1",
+                "DELETE FROM session_aliases WHERE session_id = $1",
+                "UPDATE chains SET auto_session_id = NULL WHERE auto_session_id = $1",
+                "DELETE FROM sessions WHERE id = $1",
+            ] {
+                sqlx::query(sql).bind(s).execute(&mut *tx).await?;
+            }
+            self.forget_auto(s);
+            self.explicit_cache.retain(|_, id| *id != s);
+            return Ok(());
+        }
+        let get = |i: usize| -> Result<i64> { Ok(row.try_get::<Option<i64>, _>(i)?.unwrap_or(0)) };
+        let (input, output) = (get(5)?, get(6)?);
+        sqlx::query(
+            "UPDATE sessions SET run_count = $2, first_run = $3, last_activity = $4, \
+               total_duration = $5, total_cost = $6, input_tokens = $7, output_tokens = $8, \
+               total_tokens = $9, tokens_saved = $10, error_count = $11, overhead_us = $12, \
+               request_us = $13, gateway_runs = $14 WHERE id = $1",
+        )
+        .bind(s)
+        .bind(count)
+        .bind(get(1)?)
+        .bind(get(2)?)
+        .bind(get(3)?)
+        .bind(get(4)?)
+        .bind(input)
+        .bind(output)
+        .bind(input + output)
+        .bind(get(7)?)
+        .bind(get(8)?)
+        .bind(get(9)?)
+        .bind(get(10)?)
+        .bind(get(11)?)
+        .execute(&mut *self.tx)
+        .await?;
+
+        let rows = sqlx::query(
+            "SELECT agent_name, user_id, models, tools_called FROM runs WHERE session_id = $1",
+        )
+        .bind(s)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut counts: HashMap<(i64, String), i64> = HashMap::new();
+        for r in rows {
+            let mut bump = |k: i64, v: String| *counts.entry((k, v)).or_default() += 1;
+            bump(FACET_AGENT, r.try_get(0)?);
+            if let Some(u) = r.try_get::<Option<String>, _>(1)? {
+                bump(FACET_USER, u);
+            }
+            let mut seen = HashSet::new();
+            for m in parse_list(r.try_get(2)?) {
+                if seen.insert((FACET_MODEL, m.clone())) {
+                    bump(FACET_MODEL, m);
+                }
+            }
+            for t in parse_list(r.try_get(3)?) {
+                if seen.insert((FACET_TOOL, t.clone())) {
+                    bump(FACET_TOOL, t);
+                }
+            }
+        }
+        sqlx::query("DELETE FROM session_facets WHERE session_id = $1")
+            .bind(s)
+            .execute(&mut *self.tx)
+            .await?;
+        let facets: Vec<(i64, &(i64, String), i64)> =
+            counts.iter().map(|(f, n)| (s, f, *n)).collect();
+        self.upsert_facets(&facets, false).await
+    }
+}
