@@ -25,7 +25,8 @@ CREATE TABLE api_keys (
 CREATE TABLE sessions (
     id               BIGSERIAL PRIMARY KEY,
     project_id       BIGINT NOT NULL REFERENCES projects(id),
-    public_id        TEXT NOT NULL,
+    -- Byte order, as SQLite sorts: the list's order must not depend on the server's locale.
+    public_id        TEXT COLLATE "C" NOT NULL,
     kind             TEXT NOT NULL,
     grouped_by       TEXT,
     api_key_id       BIGINT,
