@@ -576,6 +576,11 @@ async fn otlp_errors_follow_the_otlp_http_spec() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         let r = post_otlp(&app, &key, "application/json", b"{not json".to_vec()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        // gzip bodies are read like plain ones.
+        let zipped = send(&app, Request::post("/v1/traces").header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/x-protobuf").header("content-encoding", "gzip")
+            .body(Body::from(gzip(&body))).unwrap()).await;
+        assert_eq!(zipped.status, StatusCode::OK, "{}", zipped.text());
         // An invalid session id rejects that span, reported in partial_success.
         let mut req = otlp_request([2u8; 16], "session.id");
         req.resource_spans[0].scope_spans[0].spans[0].attributes =
@@ -592,7 +597,7 @@ async fn otlp_errors_follow_the_otlp_http_spec() {
         );
         assert_eq!(
             session_count(&app).await,
-            1,
+            2,
             "{}: the valid spans were kept",
             db.backend
         );
