@@ -126,6 +126,9 @@ async fn native_runs_round_trip_through_the_api() {
         assert_eq!(r1["runs"][0]["tokens"], 150);
         assert_eq!(r1["runs"][0]["duration"], 1.2);
         assert_eq!(r1["runs"][0]["model"], "gpt-4o");
+        let unknown = get(&app, "/api/v1/nothing/here").await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        assert!(unknown.json()["error"].as_str().unwrap().contains("/api/v1/nothing/here"));
         let missing = get(&app, "/api/v1/observability/sessions/nope/").await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
         assert!(missing.json()["error"].is_string());

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -11,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use leptos_axum::{generate_route_list, LeptosRoutes};
 
 use super::state::AppState;
 use super::{ingest, rest};
@@ -27,10 +26,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runs/", post(ingest::post_runs))
         .route("/v1/traces", post(ingest::post_traces))
         .merge(rest::router())
-        .route(
-            "/api/{*fn_name}",
-            post(server_fn_handler).get(server_fn_handler),
-        )
+        // Unknown REST paths answer JSON like the rest of the API. (Server functions are
+        // registered at their own paths by `leptos_routes_with_context`.)
+        .route("/api/v1/{*rest}", axum::routing::any(unknown_api))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -50,11 +48,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn server_fn_handler(
-    State(state): State<AppState>,
-    request: Request<Body>,
-) -> impl IntoResponse {
-    handle_server_fns_with_context(move || provide_context(state.clone()), request).await
+async fn unknown_api(request: Request) -> Response {
+    super::error::ApiError::NotFound(format!(
+        "no API endpoint {} {}",
+        request.method(),
+        request.uri().path()
+    ))
+    .into_response()
 }
 
 /// `GET /healthz`: 200 when the database answers.
