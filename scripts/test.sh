@@ -11,10 +11,6 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "tools"
 scripts/tools.sh --browser --postgres
 
-# cargo-leptos compiles with these set; setting them for every cargo call keeps one shared build
-# instead of rebuilding Leptos when they change between steps.
-source scripts/leptos-env.sh
-
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
