@@ -28,11 +28,17 @@ export class SessionPage {
     await expect(this.page.locator("body")).toHaveAttribute("data-hydrated", "true");
   }
 
+  /** The summary card labelled exactly `label` (each card is a term and its definition). */
+  summaryCard(label: string): Locator {
+    return this.summaryCards.filter({
+      has: this.page.getByRole("term").getByText(label, { exact: true }),
+    });
+  }
+
   /** The value of the summary card with this label, e.g. `"Runs"` → `"23"`. */
   async summaryValue(label: string): Promise<string> {
-    const card = this.summaryCards.filter({ hasText: label }).first();
-    const text = await card.innerText();
-    return text.split("\n").map((line) => line.trim()).filter(Boolean)[1] ?? "";
+    const value = this.summaryCard(label).getByRole("definition").first();
+    return (await value.innerText()).trim();
   }
 
   /** Tool chips inside run cards: links to the sessions that called the tool. */
@@ -40,8 +46,9 @@ export class SessionPage {
     return this.runCards.getByTitle(/^Sessions with tool /);
   }
 
-  traceLink(card: Locator): Locator {
-    return card.getByRole("link", { name: /^Open the trace/ });
+  /** "Trace →" links of the run cards (runs without a trace say "no trace" instead). */
+  get traceLinks(): Locator {
+    return this.runCards.getByRole("link", { name: /^Open the trace/ });
   }
 }
 

@@ -44,14 +44,14 @@ test("a session opened from the list shows its summary and one card per run", as
   await expect(session.sessionId).not.toBeEmpty();
   await expect(session.grouping).toHaveText(/^(explicit|automatic) · /);
   for (const label of ["Runs", "Total duration", "Total cost", "Total tokens", "Tokens saved", "Errors", "Time span"]) {
-    await expect(session.summaryCards.filter({ hasText: label })).toHaveCount(1);
+    await expect(session.summaryCard(label)).toHaveCount(1);
   }
-  await expect(session.summaryCards.filter({ hasText: "Avg. gateway overhead" })).toContainText(/\d%/);
+  await expect(session.summaryCard("Avg. gateway overhead")).toContainText(/\d%/);
 
-  // One card per run (demo sessions are shorter than the first page of 100 runs).
-  const runs = Number((await session.summaryValue("Runs")).replace(/,/g, ""));
-  expect(runs).toBeGreaterThan(0);
-  expect(runs).toBeLessThanOrEqual(100);
+  // One card per run, up to the first page of 100.
+  const total = Number((await session.summaryValue("Runs")).replace(/,/g, ""));
+  expect(total).toBeGreaterThan(0);
+  const runs = Math.min(total, 100);
   await expect(session.runCards).toHaveCount(runs);
   await expect(session.runCards.first().getByRole("heading", { name: "Turn 1" })).toBeVisible();
 
@@ -75,14 +75,15 @@ test("a tool in a run card lists the sessions that used it", async ({ page }) =>
   await expect(page).toHaveURL(new RegExp(`/\\?tool=${encodeURIComponent(tool)}$`));
   const sessions = new SessionsPage(page);
   await expect(sessions.rows.first()).toBeVisible();
-  await expect(page.getByRole("list", { name: "Active filters" })).toContainText(tool);
+  // The list shows the filter it applies: a tool search for exactly that name.
+  await expect(page.getByRole("searchbox", { name: "Search" })).toHaveValue(tool);
+  await expect(page.getByRole("combobox", { name: "Search in" })).toHaveValue("tool");
 });
 
 test("a run's trace opens as a waterfall and a selected span shows its attributes", async ({ page }) => {
   const session = await openGatewaySession(page);
   await session.waitForHydration();
-  const card = session.runCards.first();
-  await session.traceLink(card).click();
+  await session.traceLinks.first().click();
 
   await expect(page).toHaveURL(/\/traces\/[0-9a-f]{32}$/);
   const trace = new TracePage(page);
@@ -112,7 +113,7 @@ test("a run's trace opens as a waterfall and a selected span shows its attribute
 
 test("a selected span is part of the link and renders on the server", async ({ page, request }) => {
   const session = await openGatewaySession(page);
-  const href = await session.traceLink(session.runCards.first()).getAttribute("href");
+  const href = await session.traceLinks.first().getAttribute("href");
   expect(href).toMatch(/^\/traces\/[0-9a-f]{32}$/);
   await page.goto(href!);
   const trace = new TracePage(page);
@@ -126,8 +127,8 @@ test("a selected span is part of the link and renders on the server", async ({ p
 
 test("load more appends runs in place, and the link works without JavaScript", async ({ page, request }) => {
   const session = await openGatewaySession(page);
-  const runs = await session.runCards.count();
-  expect(runs).toBeGreaterThan(2);
+  const total = Number((await session.summaryValue("Runs")).replace(/,/g, ""));
+  expect(total).toBeGreaterThan(2);
   const path = new URL(page.url()).pathname;
 
   // Without JavaScript: the server renders the first N runs and a plain link to N + 100.
@@ -142,8 +143,10 @@ test("load more appends runs in place, and the link works without JavaScript", a
   await markDocument(page);
   await session.loadMore.click();
   await expect(page).toHaveURL(/[?&]runs=102$/);
-  await expect(session.runCards).toHaveCount(runs);
-  await expect(session.loadMore).toHaveCount(0);
+  await expect(session.runCards).toHaveCount(Math.min(total, 102));
+  if (total <= 102) {
+    await expect(session.loadMore).toHaveCount(0);
+  }
   expect(await sameDocument(page)).toBe(true);
 
   // Back shows the shorter list again.
@@ -160,6 +163,10 @@ test("unknown sessions and traces are real 404s", async ({ request, page }) => {
 
   const trace = await request.get("/traces/00000000000000000000000000000000");
   expect(trace.status()).toBe(404);
+
+  // Ids end up in the page title too, which must not be closable from the URL.
+  const title = await request.get(`/traces/${encodeURIComponent("</title><script>alert(1)</script>")}`);
+  expect(await title.text()).not.toContain("<script>alert(1)</script>");
 
   const session = new SessionPage(page);
   await session.goto("no such session");

@@ -107,6 +107,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         anyhow::bail!("--skip-sqlite needs --postgres-url (or THREADLINE_BENCH_POSTGRES_URL)");
     }
 
+    let mut machine = Machine::detect();
     eprintln!("generating the dataset ({runs} runs, about {spans} spans)…");
     let t = Instant::now();
     let seed = args.seed;
@@ -126,8 +127,9 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     if let Some(url) = args.postgres_url.clone().filter(|u| !u.is_empty()) {
         sections.push(bench_backend(&Target::Postgres(url), &native, &otlp, &args).await?);
     }
+    machine.load_end = report::load_average();
     let report = Report {
-        machine: Machine::detect(),
+        machine,
         native: &native,
         otlp: &otlp,
         concurrency: args.concurrency,
@@ -279,13 +281,7 @@ async fn bench_store(
         limits: Arc::new(Limits::default()),
     });
 
-    let skip = std::env::var("TL_CEIL_ONLY").is_ok();
-    let mut a2 = args.clone();
-    if skip {
-        a2.max_duration = Duration::ZERO;
-    }
-    let args2 = &a2;
-    let native_phase = drive(&app, native, native_keys, Kind::Native, args2).await?;
+    let native_phase = drive(&app, native, native_keys, Kind::Native, args).await?;
     let stored_runs = count(&store, "SELECT COUNT(*) FROM runs").await?;
     anyhow::ensure!(
         stored_runs == native_phase.items as i64,
@@ -294,7 +290,7 @@ async fn bench_store(
     );
     let sessions = count(&store, "SELECT COUNT(*) FROM sessions").await?;
 
-    let otlp_phase = drive(&app, otlp, otlp_keys, Kind::Otlp, args2).await?;
+    let otlp_phase = drive(&app, otlp, otlp_keys, Kind::Otlp, args).await?;
     let stored_spans = count(&store, "SELECT COUNT(*) FROM spans").await?;
     anyhow::ensure!(
         stored_spans == otlp_phase.items as i64,
@@ -317,10 +313,19 @@ async fn bench_store(
             ceiling_phase("ceiling: INSERT spans rows", ceiling_spans),
         ],
         stored: format!(
-            "{stored_runs} runs in {sessions} sessions from native batches; {stored_spans} spans \
-             making {trace_runs} runs in {trace_sessions} sessions from OTLP"
+            "{} runs in {} sessions from native batches; {} spans making {} runs in {} sessions \
+             from OTLP",
+            n(stored_runs),
+            n(sessions),
+            n(stored_spans),
+            n(trace_runs),
+            n(trace_sessions),
         ),
     })
+}
+
+fn n(count: i64) -> String {
+    report::thousands(count.max(0) as u64)
 }
 
 fn ceiling_phase(what: &str, r: CeilingResult) -> Phase {

@@ -12,6 +12,16 @@ pub struct Machine {
     pub cores: usize,
     pub memory: Option<u64>,
     pub cpu: Option<String>,
+    /// 1-minute load average when the benchmark started and when it ended: other work on the
+    /// machine skews the figures.
+    pub load_start: Option<String>,
+    pub load_end: Option<String>,
+}
+
+/// The 1-minute load average.
+pub fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next().map(str::to_string)
 }
 
 impl Machine {
@@ -31,7 +41,13 @@ impl Machine {
             .find(|l| l.starts_with("model name"))
             .and_then(|l| l.split_once(':'))
             .map(|(_, v)| v.trim().to_string());
-        Machine { cores, memory, cpu }
+        Machine {
+            cores,
+            memory,
+            cpu,
+            load_start: load_average(),
+            load_end: None,
+        }
     }
 }
 
@@ -135,6 +151,12 @@ pub fn render(r: &Report<'_>) -> String {
             .unwrap_or("unknown".into()),
         std::env::consts::OS,
         std::env::consts::ARCH,
+    );
+    let _ = writeln!(
+        o,
+        "load:     1-minute load average {} at start, {} at end",
+        r.machine.load_start.as_deref().unwrap_or("?"),
+        r.machine.load_end.as_deref().unwrap_or("?"),
     );
     for s in &r.sections {
         let _ = writeln!(o, "backend:  {}", s.backend);
@@ -319,10 +341,12 @@ pub fn render(r: &Report<'_>) -> String {
          to last answer read; latencies are per request, answer body included. Every answer is \
          checked (2xx, every run accepted, no span rejected) and the stored counts are checked \
          afterwards. The ceiling inserts the same runs and spans as plain rows into the same \
-         tables (own project), in one transaction per table, with multi-row INSERT statements \
-         through the same connection pool and no Threadline logic. Targets are SPEC §9's, stated \
-         for a 2-core machine with a 1,000,000-run / 5,000,000-span dataset on SQLite.",
-        r.concurrency
+         tables (own project), in one transaction per table, with multi-row INSERT statements of \
+         about {} bound parameters (`?` placeholders on SQLite, `$n` on PostgreSQL) through the \
+         same connection pool and no Threadline logic. Targets are SPEC §9's, stated for a \
+         2-core machine with a 1,000,000-run / 5,000,000-span dataset on SQLite.",
+        r.concurrency,
+        thousands(super::ceiling::PARAMS_PER_STATEMENT as u64),
     );
     o
 }

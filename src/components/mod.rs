@@ -3,6 +3,7 @@
 pub mod chips;
 pub mod icons;
 pub mod latency_bar;
+pub mod links;
 pub mod pagination;
 pub mod time;
 pub mod timeline;

@@ -25,7 +25,7 @@ pub enum Entry {
         change: ToolSetChange,
     },
     /// A run; `turn` counts from 1 at the session's first run.
-    Run { turn: usize, run: RunView },
+    Run { turn: usize, run: Box<RunView> },
 }
 
 impl Entry {
@@ -59,7 +59,7 @@ pub fn timeline_entries(runs: &[RunView]) -> Vec<Entry> {
         }
         entries.push(Entry::Run {
             turn: i + 1,
-            run: run.clone(),
+            run: Box::new(run.clone()),
         });
     }
     entries
@@ -87,7 +87,7 @@ pub fn Timeline(#[prop(into)] entries: Signal<Vec<Entry>>) -> impl IntoView {
                         view! {
                             <li class="relative pl-8">
                                 <Dot error=run.status == "error" />
-                                <RunCard run turn />
+                                <RunCard run=*run turn />
                             </li>
                         }
                             .into_any()

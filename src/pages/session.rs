@@ -15,6 +15,7 @@ use crate::api::detail::{get_session, MAX_RUNS_PER_CALL};
 use crate::api::sessions::error_message;
 use crate::components::chips::{ChipKind, ChipList};
 use crate::components::latency_bar::LatencyLegend;
+use crate::components::links::exact_navigation;
 use crate::components::time::Time;
 use crate::components::timeline::{overhead_tone, timeline_entries, Entry, Timeline};
 use crate::model::timeline::{overhead_label, parse_time_us, saved_share};
@@ -70,7 +71,7 @@ pub fn SessionPage() -> impl IntoView {
     );
 
     view! {
-        <Title text=move || format!("Session {} · Threadline", id.get()) />
+        <Title text=move || title_text(&format!("Session {} · Threadline", id.get())) />
         <Transition fallback=|| view! { <Loading what="session" /> }>
             {move || Suspend::new(async move {
                 let (id, result) = session.await;
@@ -137,19 +138,22 @@ fn SessionView(detail: SessionDetail, wanted: Memo<i64>) -> impl IntoView {
             let id = session_id.clone();
             leptos::task::spawn_local(async move {
                 let limit = (want - loaded).min(MAX_RUNS_PER_CALL);
-                match get_session(id, loaded, limit).await {
+                let result = get_session(id, loaded, limit).await;
+                // The page may have moved on (another session) while the request was out.
+                let Some(mut known) = first.try_with_value(|f| {
+                    f.iter()
+                        .map(|r| r.id.clone())
+                        .collect::<std::collections::HashSet<_>>()
+                }) else {
+                    return;
+                };
+                match result {
                     Ok(Some(page)) => {
                         if (page.runs.len() as i64) < limit {
                             exhausted.set(true);
                         }
                         // Runs ingested meanwhile can shift the pages: never show one twice.
-                        let known: std::collections::HashSet<String> = first
-                            .with_value(|f| f.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
-                            .into_iter()
-                            .chain(extra.with_untracked(|e| {
-                                e.iter().map(|r| r.id.clone()).collect::<Vec<_>>()
-                            }))
-                            .collect();
+                        extra.with_untracked(|e| known.extend(e.iter().map(|r| r.id.clone())));
                         let fresh: Vec<RunView> = page
                             .runs
                             .into_iter()
@@ -371,45 +375,47 @@ fn Summary(detail: SessionDetail) -> impl IntoView {
         "no gateway metrics".into()
     };
     view! {
-        <section aria-label="Summary" data-testid="summary" class="grid grid-cols-2 gap-2 sm:grid-cols-4 xl:grid-cols-8">
-            <Card label="Runs" value=format::thousands(a.run_count) />
-            <Card
-                label="Total duration"
-                value=format::duration_secs(a.total_duration)
-                sub="sum of run durations".to_string()
-            />
-            <Card label="Total cost" value=format::usd(a.total_cost) />
-            <Card
-                label="Total tokens"
-                value=format::tokens(a.total_tokens)
-                sub=format!("{} in · {} out", format::tokens(a.input_tokens), format::tokens(a.output_tokens))
-            />
-            <Card label="Tokens saved" value=format::tokens(a.tokens_saved) sub=saved_sub />
-            <div class=CARD data-testid="summary-card">
-                <span class=CARD_LABEL>"Errors"</span>
-                <span class=format!(
-                    "{CARD_VALUE} {}",
-                    if a.error_count > 0 { "text-red-600 dark:text-red-400" } else { "" },
-                )>{format::thousands(a.error_count)}</span>
-                <span class=CARD_SUB>{error_sub}</span>
-            </div>
-            <div class=CARD data-testid="summary-card">
-                <span class=CARD_LABEL>"Time span"</span>
-                <span class=CARD_VALUE title="Wall-clock time from the first run to the last activity">
-                    {wall}
-                </span>
-                <span class="mt-0.5 flex flex-col text-xs leading-snug text-zinc-500 dark:text-zinc-400">
-                    <Time at=a.first_run.clone() />
-                    <span>"→ " <Time at=a.last_activity.clone() /></span>
-                </span>
-            </div>
-            <div class=CARD data-testid="summary-card">
-                <span class=CARD_LABEL>"Avg. gateway overhead"</span>
-                <span class=CARD_VALUE>
-                    <OverheadValue pct=a.avg_overhead_pct />
-                </span>
-                <span class=CARD_SUB>{overhead_sub}</span>
-            </div>
+        <section aria-label="Summary" data-testid="summary">
+            <dl class="grid grid-cols-2 gap-2 sm:grid-cols-4 xl:grid-cols-8">
+                <Card label="Runs" value=format::thousands(a.run_count) />
+                <Card
+                    label="Total duration"
+                    value=format::duration_secs(a.total_duration)
+                    sub="sum of run durations".to_string()
+                />
+                <Card label="Total cost" value=format::usd(a.total_cost) />
+                <Card
+                    label="Total tokens"
+                    value=format::tokens(a.total_tokens)
+                    sub=format!("{} in · {} out", format::tokens(a.input_tokens), format::tokens(a.output_tokens))
+                />
+                <Card label="Tokens saved" value=format::tokens(a.tokens_saved) sub=saved_sub />
+                <div class=CARD data-testid="summary-card">
+                    <dt class=CARD_LABEL>"Errors"</dt>
+                    <dd class=format!(
+                        "{CARD_VALUE} {}",
+                        if a.error_count > 0 { "text-red-600 dark:text-red-400" } else { "" },
+                    )>{format::thousands(a.error_count)}</dd>
+                    <dd class=CARD_SUB>{error_sub}</dd>
+                </div>
+                <div class=CARD data-testid="summary-card">
+                    <dt class=CARD_LABEL>"Time span"</dt>
+                    <dd class=CARD_VALUE title="Wall-clock time from the first run to the last activity">
+                        {wall}
+                    </dd>
+                    <dd class="mt-0.5 flex flex-col text-xs leading-snug text-zinc-500 dark:text-zinc-400">
+                        <Time at=a.first_run.clone() />
+                        <span>"→ " <Time at=a.last_activity.clone() /></span>
+                    </dd>
+                </div>
+                <div class=CARD data-testid="summary-card">
+                    <dt class=CARD_LABEL>"Avg. gateway overhead"</dt>
+                    <dd class=CARD_VALUE>
+                        <OverheadValue pct=a.avg_overhead_pct />
+                    </dd>
+                    <dd class=CARD_SUB>{overhead_sub}</dd>
+                </div>
+            </dl>
         </section>
     }
     .into_any()
@@ -428,9 +434,9 @@ fn Card(
 ) -> impl IntoView {
     view! {
         <div class=CARD data-testid="summary-card">
-            <span class=CARD_LABEL>{label}</span>
-            <span class=CARD_VALUE>{value}</span>
-            {sub.map(|s| view! { <span class=CARD_SUB>{s}</span> })}
+            <dt class=CARD_LABEL>{label}</dt>
+            <dd class=CARD_VALUE>{value}</dd>
+            {sub.map(|s| view! { <dd class=CARD_SUB>{s}</dd> })}
         </div>
     }
 }
@@ -507,6 +513,7 @@ fn LoadMore(
     fetching: RwSignal<bool>,
     fetch_error: RwSignal<Option<String>>,
 ) -> impl IntoView {
+    let go = exact_navigation();
     move || {
         let shown = shown.get();
         if shown >= total {
@@ -516,6 +523,7 @@ fn LoadMore(
         let at_limit = want >= MAX_RUNS_SHOWN;
         let next = (want.max(shown) + RUNS_PAGE).min(MAX_RUNS_SHOWN);
         let busy = fetching.get();
+        let go = go.clone();
         let control = if at_limit {
             view! {
                 <p class="text-zinc-500 dark:text-zinc-400">
@@ -530,7 +538,7 @@ fn LoadMore(
             view! {
                 <a
                     href=format!("?runs={next}")
-                    data-noscroll=""
+                    on:click=move |ev| go(ev, &format!("?runs={next}"))
                     data-testid="load-more"
                     aria-busy=busy.to_string()
                     class="inline-flex h-9 items-center rounded-md bg-white px-4 text-sm font-medium text-zinc-800 shadow-xs ring-1 ring-inset ring-zinc-300 hover:bg-zinc-50 aria-[busy=true]:opacity-60 dark:bg-zinc-900 dark:text-zinc-100 dark:ring-zinc-700 dark:hover:bg-zinc-800"
@@ -557,7 +565,24 @@ fn LoadMore(
 }
 
 // ---------------------------------------------------------------------------------------------
-// States, shared with the trace page.
+// Shared with the trace page.
+
+/// Text for a `<Title>` that contains client-supplied data (ids come from the URL).
+///
+/// `leptos_meta` writes the title into the server's HTML without escaping it, so an id like
+/// `</title><script>…` would become markup. On the server `&` and `<` are escaped here (the
+/// browser decodes them inside `<title>`); in the browser the title is set as plain text, so it
+/// stays as it is there.
+pub(crate) fn title_text(text: &str) -> String {
+    #[cfg(feature = "ssr")]
+    {
+        text.replace('&', "&amp;").replace('<', "&lt;")
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        text.to_string()
+    }
+}
 
 #[component]
 pub(crate) fn Loading(what: &'static str) -> impl IntoView {
@@ -624,6 +649,14 @@ mod tests {
 
     fn pairs(q: &str) -> Vec<(String, String)> {
         query::parse_query_string(q)
+    }
+
+    #[test]
+    fn titles_cannot_close_the_title_element() {
+        assert_eq!(
+            title_text("Session </title><script>x</script> & co"),
+            "Session &lt;/title>&lt;script>x&lt;/script> &amp; co"
+        );
     }
 
     #[test]

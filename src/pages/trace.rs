@@ -5,10 +5,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_params_map};
 
-use super::session::{CopyButton, LoadFailed, Loading, Missing};
+use super::session::{title_text, CopyButton, LoadFailed, Loading, Missing};
 use crate::api::detail::get_trace;
 use crate::api::sessions::error_message;
 use crate::components::latency_bar::LatencyLegend;
+use crate::components::links::exact_navigation;
 use crate::components::time::Time;
 use crate::components::timeline::RunCard;
 use crate::components::waterfall::Waterfall;
@@ -34,7 +35,7 @@ pub fn TracePage() -> impl IntoView {
     );
 
     view! {
-        <Title text=move || format!("Trace {} · Threadline", trace_id.get()) />
+        <Title text=move || title_text(&format!("Trace {} · Threadline", trace_id.get())) />
         <Transition fallback=|| view! { <Loading what="trace" /> }>
             {move || Suspend::new(async move {
                 let (id, result) = trace.await;
@@ -102,11 +103,14 @@ fn TraceView(
                     {session_id
                         .clone()
                         .map(|sid| {
+                            let href = query::session_href(&sid);
+                            let go = exact_navigation();
                             view! {
                                 <li aria-hidden="true">"/"</li>
                                 <li class="min-w-0">
                                     <a
-                                        href=query::session_href(&sid)
+                                        href=href.clone()
+                                        on:click=move |ev| go(ev, &href)
                                         data-testid="session-breadcrumb"
                                         class="block max-w-[20rem] truncate rounded font-mono text-[13px] hover:text-zinc-900 hover:underline dark:hover:text-zinc-100"
                                     >

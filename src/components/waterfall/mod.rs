@@ -12,6 +12,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use self::layout::{duration_label, SpanRow, WaterfallLayout};
+use super::links::exact_navigation;
 use super::time::Time;
 use crate::model::query;
 use crate::model::SpanView;
@@ -87,6 +88,7 @@ pub fn Waterfall(
 
     let panel = {
         let spans = spans.clone();
+        let go = exact_navigation();
         move || {
             let id = selected.get()?;
             let span = spans.iter().find(|s| s.span_id == id).cloned();
@@ -103,7 +105,14 @@ pub fn Waterfall(
                         "This trace has no span "
                         <code class="font-mono">{id}</code>
                         ". "
-                        <a href=close class="font-medium text-indigo-600 hover:underline dark:text-indigo-400">
+                        <a
+                            href=close.clone()
+                            on:click={
+                                let go = go.clone();
+                                move |ev| go(ev, &close)
+                            }
+                            class="font-medium text-indigo-600 hover:underline dark:text-indigo-400"
+                        >
                             "Clear the selection"
                         </a>
                     </div>
@@ -276,6 +285,7 @@ fn WaterfallRow(
         let id = id.clone();
         move || query::with_params(&pairs.get(), &[("span", Some(id.as_str()))])
     };
+    let go = exact_navigation();
     let is_selected = {
         let id = id.clone();
         move || selected.read().as_deref() == Some(id.as_str())
@@ -311,8 +321,8 @@ fn WaterfallRow(
     view! {
         <li>
             <a
-                href=href
-                data-noscroll=""
+                href=href.clone()
+                on:click=move |ev| go(ev, &href())
                 aria-current=move || is_selected().then_some("true")
                 data-testid="span-row"
                 data-category=span.category.clone()
@@ -409,6 +419,7 @@ pub fn SpanPanel(
         _ => "bg-zinc-100 text-zinc-700 ring-zinc-500/20 dark:bg-zinc-800 dark:text-zinc-300 dark:ring-zinc-400/20",
     };
     let events = event_list(&span.events, span.start_ns);
+    let go = exact_navigation();
     view! {
         <section
             aria-labelledby="span-panel-title"
@@ -426,8 +437,8 @@ pub fn SpanPanel(
                     </h2>
                 </div>
                 <a
-                    href=close
-                    data-noscroll=""
+                    href=close.clone()
+                    on:click=move |ev| go(ev, &close)
                     class="shrink-0 rounded-md px-2 py-1 text-sm text-zinc-600 ring-1 ring-inset ring-zinc-300 hover:bg-zinc-50 dark:text-zinc-300 dark:ring-zinc-700 dark:hover:bg-zinc-800"
                 >
                     "Close"
