@@ -128,7 +128,10 @@ async fn native_runs_round_trip_through_the_api() {
         assert_eq!(r1["runs"][0]["model"], "gpt-4o");
         let unknown = get(&app, "/api/v1/nothing/here").await;
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-        assert!(unknown.json()["error"].as_str().unwrap().contains("/api/v1/nothing/here"));
+        assert!(unknown.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("/api/v1/nothing/here"));
         let missing = get(&app, "/api/v1/observability/sessions/nope/").await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
         assert!(missing.json()["error"].is_string());
@@ -580,9 +583,16 @@ async fn otlp_errors_follow_the_otlp_http_spec() {
         let r = post_otlp(&app, &key, "application/json", b"{not json".to_vec()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         // gzip bodies are read like plain ones.
-        let zipped = send(&app, Request::post("/v1/traces").header("authorization", format!("Bearer {key}"))
-            .header("content-type", "application/x-protobuf").header("content-encoding", "gzip")
-            .body(Body::from(gzip(&body))).unwrap()).await;
+        let zipped = send(
+            &app,
+            Request::post("/v1/traces")
+                .header("authorization", format!("Bearer {key}"))
+                .header("content-type", "application/x-protobuf")
+                .header("content-encoding", "gzip")
+                .body(Body::from(gzip(&body)))
+                .unwrap(),
+        )
+        .await;
         assert_eq!(zipped.status, StatusCode::OK, "{}", zipped.text());
         // An invalid session id rejects that span, reported in partial_success.
         let mut req = otlp_request([2u8; 16], "session.id");

@@ -20,22 +20,40 @@ fn stdout(o: &std::process::Output) -> String {
 fn keys_are_created_listed_and_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("cli.db").display());
-    let out = threadline(&db, &["keys", "create", "--project", "acme", "--name", "gateway"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = threadline(
+        &db,
+        &["keys", "create", "--project", "acme", "--name", "gateway"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = stdout(&out);
     let key = text.lines().last().unwrap();
-    assert!(key.starts_with("tl_") && key.len() == 67, "the key alone on the last line: {text}");
+    assert!(
+        key.starts_with("tl_") && key.len() == 67,
+        "the key alone on the last line: {text}"
+    );
 
     let list = stdout(&threadline(&db, &["keys", "list"]));
-    assert!(list.contains("acme") && list.contains("gateway") && list.contains("active"), "{list}");
+    assert!(
+        list.contains("acme") && list.contains("gateway") && list.contains("active"),
+        "{list}"
+    );
     assert!(!list.contains(key), "secrets are never listed");
     let prefix = &key[..11];
     assert!(list.contains(prefix));
 
-    assert!(threadline(&db, &["keys", "revoke", prefix]).status.success());
+    assert!(threadline(&db, &["keys", "revoke", prefix])
+        .status
+        .success());
     assert!(stdout(&threadline(&db, &["keys", "list"])).contains("revoked"));
     let again = threadline(&db, &["keys", "revoke", prefix]);
-    assert!(!again.status.success(), "revoking twice reports that nothing matched");
+    assert!(
+        !again.status.success(),
+        "revoking twice reports that nothing matched"
+    );
 }
 
 #[test]
@@ -44,7 +62,11 @@ fn migrate_and_demo_write_a_dataset() {
     let db = format!("sqlite:{}", dir.path().join("demo.db").display());
     assert!(threadline(&db, &["migrate"]).status.success());
     let out = threadline(&db, &["demo", "--sessions", "30", "--quiet"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = stdout(&out);
     assert!(text.contains("30 sessions"), "{text}");
 }

@@ -33,7 +33,10 @@ impl Seed {
         self.runs.iter().map(|r| r.minute).fold(f64::MAX, f64::min)
     }
     fn last_activity(&self) -> f64 {
-        self.runs.iter().map(|r| r.minute + r.duration_ms as f64 / 60_000.0).fold(f64::MIN, f64::max)
+        self.runs
+            .iter()
+            .map(|r| r.minute + r.duration_ms as f64 / 60_000.0)
+            .fold(f64::MIN, f64::max)
     }
     fn duration_ms(&self) -> i64 {
         self.runs.iter().map(|r| r.duration_ms).sum()
@@ -52,12 +55,25 @@ impl Seed {
 /// A deterministic, varied dataset: ties in every sort key, mixed-case ids, tools shared.
 fn seeds() -> Vec<Seed> {
     const AGENTS: [&str; 3] = ["planner", "writer", "Reviewer"];
-    const MODELS: [&str; 4] = ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet", "llama-3.1-70b"];
-    const TOOLS: [&str; 5] = ["search", "fetch_url", "sql_query", "send_email", "search_docs"];
+    const MODELS: [&str; 4] = [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "claude-3-5-sonnet",
+        "llama-3.1-70b",
+    ];
+    const TOOLS: [&str; 5] = [
+        "search",
+        "fetch_url",
+        "sql_query",
+        "send_email",
+        "search_docs",
+    ];
     const USERS: [&str; 4] = ["u1", "u2", "u3", "Ünïcode"];
     let mut x: u64 = 7;
     let mut next = |n: u64| {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (x >> 33) % n
     };
     (0..48)
@@ -139,12 +155,23 @@ fn expected(seeds: &[Seed], filter: &dyn Fn(&Seed) -> bool, sort: &str) -> Vec<S
 }
 
 fn ids(page: &Value) -> Vec<String> {
-    page["results"].as_array().unwrap().iter().map(|r| r["session_id"].as_str().unwrap().to_string()).collect()
+    page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["session_id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -156,7 +183,12 @@ async fn every_parameter_and_sort_matches_an_independent_expectation() {
         let app = app(store);
         let runs: Vec<Value> = seeds
             .iter()
-            .flat_map(|s| s.runs.iter().enumerate().map(move |(k, r)| run_json(s, k, r)))
+            .flat_map(|s| {
+                s.runs
+                    .iter()
+                    .enumerate()
+                    .map(move |(k, r)| run_json(s, k, r))
+            })
             .collect();
         let r = post_json(&app, "/api/v1/runs", Some(&key), &json!({ "runs": runs })).await;
         assert_eq!(r.status, 200, "{}", r.text());
@@ -171,51 +203,157 @@ async fn every_parameter_and_sort_matches_an_independent_expectation() {
         };
 
         // Every sort key, both ways, all rows (limit 100 > 48).
-        for key in ["last_activity", "first_run", "run_count", "total_duration", "total_cost", "total_tokens", "session_id"] {
+        for key in [
+            "last_activity",
+            "first_run",
+            "run_count",
+            "total_duration",
+            "total_cost",
+            "total_tokens",
+            "session_id",
+        ] {
             for sort in [key.to_string(), format!("-{key}")] {
                 let page = list(format!("sort={sort}&limit=100")).await;
-                assert_eq!(ids(&page), expected(&seeds, &|_| true, &sort), "{}: sort={sort}", db.backend);
+                assert_eq!(
+                    ids(&page),
+                    expected(&seeds, &|_| true, &sort),
+                    "{}: sort={sort}",
+                    db.backend
+                );
                 assert_eq!(page["count"], 48);
             }
         }
         // The default is -last_activity.
-        assert_eq!(ids(&list("limit=100".into()).await), expected(&seeds, &|_| true, "-last_activity"));
+        assert_eq!(
+            ids(&list("limit=100".into()).await),
+            expected(&seeds, &|_| true, "-last_activity")
+        );
 
         // Aggregates of every row equal the seed's.
         let page = list("limit=100&sort=session_id".into()).await;
         for row in page["results"].as_array().unwrap() {
             let s = seeds.iter().find(|s| s.id == row["session_id"]).unwrap();
             assert_eq!(row["run_count"], s.runs.len() as i64);
-            assert_eq!(row["total_duration"].as_f64().unwrap(), s.duration_ms() as f64 / 1000.0);
-            assert!((row["total_cost"].as_f64().unwrap() - s.cost_micros() as f64 / 1e6).abs() < 1e-12);
+            assert_eq!(
+                row["total_duration"].as_f64().unwrap(),
+                s.duration_ms() as f64 / 1000.0
+            );
+            assert!(
+                (row["total_cost"].as_f64().unwrap() - s.cost_micros() as f64 / 1e6).abs() < 1e-12
+            );
             assert_eq!(row["total_tokens"], s.tokens());
-            let agents: BTreeSet<&str> = row["agents"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+            let agents: BTreeSet<&str> = row["agents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
             assert_eq!(agents, s.runs.iter().map(|r| r.agent).collect());
-            assert_eq!(row["error_count"], s.runs.iter().filter(|r| r.error).count() as i64);
+            assert_eq!(
+                row["error_count"],
+                s.runs.iter().filter(|r| r.error).count() as i64
+            );
         }
 
         // Filters, alone and combined, each against the seed.
         type Case = (String, Box<dyn Fn(&Seed) -> bool>);
         let cases: Vec<Case> = vec![
-            ("search=alpha".into(), Box::new(|s: &Seed| contains_ci(&s.id, "alpha"))),
-            ("search=CONV-0".into(), Box::new(|s: &Seed| contains_ci(&s.id, "conv-0"))),
+            (
+                "search=alpha".into(),
+                Box::new(|s: &Seed| contains_ci(&s.id, "alpha")),
+            ),
+            (
+                "search=CONV-0".into(),
+                Box::new(|s: &Seed| contains_ci(&s.id, "conv-0")),
+            ),
             ("search=%25".into(), Box::new(|s: &Seed| s.id.contains('%'))),
             ("search=_".into(), Box::new(|s: &Seed| s.id.contains('_'))),
-            ("search=team%2Fchat%201".into(), Box::new(|s: &Seed| s.id.contains("team/chat 1"))),
-            ("q=search".into(), Box::new(|s: &Seed| contains_ci(&s.id, "search") || s.has(|r| r.tools.iter().any(|t| contains_ci(t, "search")) || contains_ci(r.model, "search")))),
-            ("q=mini".into(), Box::new(|s: &Seed| contains_ci(&s.id, "mini") || s.has(|r| contains_ci(r.model, "mini") || r.tools.iter().any(|t| contains_ci(t, "mini"))))),
-            ("q=abc00".into(), Box::new(|s: &Seed| contains_ci(&s.id, "abc00") || s.has(|r| contains_ci(r.model, "abc00") || r.tools.iter().any(|t| contains_ci(t, "abc00"))))),
-            ("agent=Reviewer".into(), Box::new(|s: &Seed| s.has(|r| r.agent == "Reviewer"))),
-            ("agent=reviewer".into(), Box::new(|s: &Seed| s.has(|r| r.agent == "reviewer"))),
-            ("model=gpt-4o".into(), Box::new(|s: &Seed| s.has(|r| r.model == "gpt-4o"))),
-            ("tool=search".into(), Box::new(|s: &Seed| s.has(|r| r.tools.contains(&"search")))),
-            ("user=%C3%9Cn%C3%AFcode".into(), Box::new(|s: &Seed| s.has(|r| r.user == Some("Ünïcode")))),
-            ("status=error".into(), Box::new(|s: &Seed| s.has(|r| r.error))),
-            (format!("start={}", encode(&at(2400.0))), Box::new(|s: &Seed| s.last_activity() >= 2400.0)),
-            (format!("end={}", encode(&at(1200.0))), Box::new(|s: &Seed| s.first_run() <= 1200.0)),
-            (format!("start={}&end={}", encode(&at(960.0)), encode(&at(1920.0))), Box::new(|s: &Seed| s.last_activity() >= 960.0 && s.first_run() <= 1920.0)),
-            ("tool=search&model=gpt-4o&status=error".into(), Box::new(|s: &Seed| s.has(|r| r.tools.contains(&"search")) && s.has(|r| r.model == "gpt-4o") && s.has(|r| r.error))),
-            ("agent=planner&user=u1&search=conv".into(), Box::new(|s: &Seed| s.has(|r| r.agent == "planner") && s.has(|r| r.user == Some("u1")) && contains_ci(&s.id, "conv"))),
+            (
+                "search=team%2Fchat%201".into(),
+                Box::new(|s: &Seed| s.id.contains("team/chat 1")),
+            ),
+            (
+                "q=search".into(),
+                Box::new(|s: &Seed| {
+                    contains_ci(&s.id, "search")
+                        || s.has(|r| {
+                            r.tools.iter().any(|t| contains_ci(t, "search"))
+                                || contains_ci(r.model, "search")
+                        })
+                }),
+            ),
+            (
+                "q=mini".into(),
+                Box::new(|s: &Seed| {
+                    contains_ci(&s.id, "mini")
+                        || s.has(|r| {
+                            contains_ci(r.model, "mini")
+                                || r.tools.iter().any(|t| contains_ci(t, "mini"))
+                        })
+                }),
+            ),
+            (
+                "q=abc00".into(),
+                Box::new(|s: &Seed| {
+                    contains_ci(&s.id, "abc00")
+                        || s.has(|r| {
+                            contains_ci(r.model, "abc00")
+                                || r.tools.iter().any(|t| contains_ci(t, "abc00"))
+                        })
+                }),
+            ),
+            (
+                "agent=Reviewer".into(),
+                Box::new(|s: &Seed| s.has(|r| r.agent == "Reviewer")),
+            ),
+            (
+                "agent=reviewer".into(),
+                Box::new(|s: &Seed| s.has(|r| r.agent == "reviewer")),
+            ),
+            (
+                "model=gpt-4o".into(),
+                Box::new(|s: &Seed| s.has(|r| r.model == "gpt-4o")),
+            ),
+            (
+                "tool=search".into(),
+                Box::new(|s: &Seed| s.has(|r| r.tools.contains(&"search"))),
+            ),
+            (
+                "user=%C3%9Cn%C3%AFcode".into(),
+                Box::new(|s: &Seed| s.has(|r| r.user == Some("Ünïcode"))),
+            ),
+            (
+                "status=error".into(),
+                Box::new(|s: &Seed| s.has(|r| r.error)),
+            ),
+            (
+                format!("start={}", encode(&at(2400.0))),
+                Box::new(|s: &Seed| s.last_activity() >= 2400.0),
+            ),
+            (
+                format!("end={}", encode(&at(1200.0))),
+                Box::new(|s: &Seed| s.first_run() <= 1200.0),
+            ),
+            (
+                format!("start={}&end={}", encode(&at(960.0)), encode(&at(1920.0))),
+                Box::new(|s: &Seed| s.last_activity() >= 960.0 && s.first_run() <= 1920.0),
+            ),
+            (
+                "tool=search&model=gpt-4o&status=error".into(),
+                Box::new(|s: &Seed| {
+                    s.has(|r| r.tools.contains(&"search"))
+                        && s.has(|r| r.model == "gpt-4o")
+                        && s.has(|r| r.error)
+                }),
+            ),
+            (
+                "agent=planner&user=u1&search=conv".into(),
+                Box::new(|s: &Seed| {
+                    s.has(|r| r.agent == "planner")
+                        && s.has(|r| r.user == Some("u1"))
+                        && contains_ci(&s.id, "conv")
+                }),
+            ),
         ];
         for (query, filter) in &cases {
             for sort in ["-total_cost", "first_run"] {
@@ -227,16 +365,30 @@ async fn every_parameter_and_sort_matches_an_independent_expectation() {
         }
 
         // Paging: exact count, stable pages, links that keep the other parameters.
-        let all = expected(&seeds, &|s: &Seed| s.has(|r| r.agent == "planner"), "-run_count");
+        let all = expected(
+            &seeds,
+            &|s: &Seed| s.has(|r| r.agent == "planner"),
+            "-run_count",
+        );
         let p1 = list("agent=planner&sort=-run_count&limit=10".into()).await;
         assert_eq!(ids(&p1), all[..10.min(all.len())].to_vec());
         assert_eq!(p1["count"], all.len() as i64);
         assert_eq!(p1["previous"], Value::Null);
-        assert_eq!(p1["next"], "?offset=10&limit=10&agent=planner&sort=-run_count");
+        assert_eq!(
+            p1["next"],
+            "?offset=10&limit=10&agent=planner&sort=-run_count"
+        );
         let p2 = list("agent=planner&sort=-run_count&limit=10&offset=10".into()).await;
         assert_eq!(ids(&p2), all[10..20.min(all.len())].to_vec());
-        assert_eq!(p2["previous"], "?offset=0&limit=10&agent=planner&sort=-run_count");
-        let last = list(format!("agent=planner&sort=-run_count&limit=10&offset={}", all.len() - 1)).await;
+        assert_eq!(
+            p2["previous"],
+            "?offset=0&limit=10&agent=planner&sort=-run_count"
+        );
+        let last = list(format!(
+            "agent=planner&sort=-run_count&limit=10&offset={}",
+            all.len() - 1
+        ))
+        .await;
         assert_eq!(last["next"], Value::Null);
         assert_eq!(ids(&last).len(), 1);
         // A limit above 100 is treated as 100; the default is 25.

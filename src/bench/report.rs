@@ -340,8 +340,8 @@ pub fn render(r: &Report<'_>) -> String {
          framing are not. A rate is the phase's items over its wall-clock time, first request sent \
          to last answer read; latencies are per request, answer body included. Every answer is \
          checked (2xx, every run accepted, no span rejected) and the stored counts are checked \
-         afterwards. The ceiling inserts the same runs and spans as plain rows into the same \
-         tables (own project), in one transaction per table, with multi-row INSERT statements of \
+         afterwards. The ceiling then inserts the same runs and spans as plain rows into the \
+         same tables (own project), in one transaction per table, with multi-row INSERT statements of \
          about {} bound parameters (`?` placeholders on SQLite, `$n` on PostgreSQL) through the \
          same connection pool and no Threadline logic. Targets are SPEC §9's, stated for a \
          2-core machine with a 1,000,000-run / 5,000,000-span dataset on SQLite.",
