@@ -172,3 +172,28 @@ test("unknown sessions and traces are real 404s", async ({ request, page }) => {
   await session.goto("no such session");
   await expect(session.notFound).toContainText("Session not found");
 });
+
+test("the session page shows the numbers the REST API gives", async ({ page, request }) => {
+  const session = await openGatewaySession(page);
+  const id = decodeURIComponent(new URL(page.url()).pathname.replace(/^\/sessions\//, ""));
+  const api = await (await request.get(`/api/v1/observability/sessions/${encodeURIComponent(id)}/`)).json();
+  const a = api.aggregates;
+  const n = (x: number) => x.toLocaleString("en-US");
+
+  expect(await session.summaryValue("Runs")).toBe(n(a.run_count));
+  expect(await session.summaryValue("Errors")).toBe(n(a.error_count));
+  expect(await session.summaryValue("Total tokens")).toContain(n(a.total_tokens));
+  expect(await session.summaryValue("Tokens saved")).toContain(n(a.tokens_saved));
+  // Costs are shown rounded for people; the exact value must round to what is shown.
+  const shown = Number((await session.summaryValue("Total cost")).replace(/[$,]/g, ""));
+  const tolerance = shown >= 100 ? 0.51 : shown >= 1 ? 0.0051 : shown >= 0.0001 ? 0.000051 : 0.00000051;
+  expect(Math.abs(shown - a.total_cost)).toBeLessThan(tolerance);
+  // One card per run of the first page, in the API's order, each with its agent.
+  const cards = session.runCards;
+  const count = Math.min(api.runs.length, 100);
+  await expect(cards).toHaveCount(count);
+  for (let i = 0; i < Math.min(count, 5); i++) {
+    await expect(cards.nth(i)).toContainText(api.runs[i].agent_name);
+    await expect(cards.nth(i)).toContainText(`${n(api.runs[i].input_tokens)} in`);
+  }
+});

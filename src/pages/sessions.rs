@@ -707,6 +707,13 @@ fn Row(session: SessionSummary) -> impl IntoView {
             }
         }
     };
+    // The id link navigates to its href exactly: the router's own link handling would decode
+    // `%25` in an id (see components::links).
+    let go = crate::components::links::exact_navigation();
+    let on_link = {
+        let href = href.clone();
+        move |ev: leptos::ev::MouseEvent| go(ev, &href)
+    };
     let errors = session.error_count;
     let tokens_title = if session.tokens_saved > 0 {
         format!(
@@ -732,6 +739,7 @@ fn Row(session: SessionSummary) -> impl IntoView {
                 <div class="flex min-w-0 items-center gap-2">
                     <a
                         href=href
+                        on:click=on_link
                         title=format!("{} — {grouping}", session.session_id)
                         class="truncate rounded font-mono text-[13px] font-medium text-indigo-700 hover:underline dark:text-indigo-300"
                     >

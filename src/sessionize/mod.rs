@@ -254,8 +254,9 @@ mod tests {
                 at: 2 * GAP
             }
         );
+        // Another run at the same instant keeps the link.
         assert_eq!(
-            plan_remove(GAP, &c, Some(GAP / 2), Some(2 * GAP), GAP),
+            plan_remove(GAP, &c, Some(GAP), Some(2 * GAP), GAP),
             RemovePlan::Keep
         );
         assert_eq!(
