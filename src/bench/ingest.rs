@@ -26,7 +26,7 @@ use tower::ServiceExt;
 
 use super::ceiling::{self, CeilingResult};
 use super::data::{self, Dataset};
-use super::report::{self, Machine, Phase, Report, Section};
+use super::report::{self, Machine, Phase, Report, Sample, Section};
 use crate::db::{Backend, Store};
 use crate::server::config::{parse_duration, Limits};
 use crate::server::state::AppState;
@@ -67,6 +67,10 @@ pub struct IngestArgs {
     /// Random seed of the dataset.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Also write every request's timing to this CSV file (backend, phase, request, key, items,
+    /// sent_ms, latency_ms).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
     /// Keep the benchmark databases instead of deleting them.
     #[arg(long)]
     pub keep: bool,
@@ -128,6 +132,9 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         sections.push(bench_backend(&Target::Postgres(url), &native, &otlp, &args).await?);
     }
     machine.load_end = report::load_average();
+    if let Some(path) = &args.csv {
+        write_csv(path, &sections).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let report = Report {
         machine,
         native: &native,
@@ -324,6 +331,30 @@ async fn bench_store(
     })
 }
 
+fn write_csv(path: &std::path::Path, sections: &[Section]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "backend,phase,request,key,items,sent_ms,latency_ms")?;
+    for section in sections {
+        for phase in &section.phases {
+            for s in &phase.samples {
+                writeln!(
+                    out,
+                    "\"{}\",\"{}\",{},{},{},{:.3},{:.3}",
+                    section.backend.split(" (").next().unwrap_or_default(),
+                    phase.what,
+                    s.index,
+                    s.key,
+                    s.items,
+                    s.sent.as_secs_f64() * 1000.0,
+                    s.latency().as_secs_f64() * 1000.0
+                )?;
+            }
+        }
+    }
+    out.flush()
+}
+
 fn n(count: i64) -> String {
     report::thousands(count.max(0) as u64)
 }
@@ -335,7 +366,7 @@ fn ceiling_phase(what: &str, r: CeilingResult) -> Phase {
         items: r.rows,
         requests: r.statements,
         elapsed: r.elapsed,
-        latencies: Vec::new(),
+        samples: Vec::new(),
         target: None,
         timed_out: r.timed_out,
     }
@@ -393,7 +424,7 @@ struct Driven {
     items: usize,
     requests: usize,
     elapsed: Duration,
-    latencies: Vec<Duration>,
+    samples: Vec<Sample>,
     timed_out: bool,
 }
 
@@ -405,7 +436,7 @@ impl Driven {
             items: self.items,
             requests: self.requests,
             elapsed: self.elapsed,
-            latencies: self.latencies,
+            samples: self.samples,
             target,
             timed_out: self.timed_out,
         }
@@ -451,7 +482,7 @@ async fn drive(
             bar.clone(),
         );
         tasks.spawn(async move {
-            let mut latencies = Vec::new();
+            let mut samples = Vec::new();
             let mut items = 0usize;
             loop {
                 if stop.load(Ordering::Relaxed) {
@@ -477,14 +508,14 @@ async fn drive(
                     )
                     .body(Body::from(req.body.clone()))
                     .expect("a valid request");
-                let t0 = Instant::now();
+                let sent = started.elapsed();
                 let response = match app.clone().oneshot(request).await {
                     Ok(r) => r,
                     Err(never) => match never {},
                 };
                 let status = response.status();
                 let body = axum::body::to_bytes(response.into_body(), usize::MAX).await;
-                let elapsed = t0.elapsed();
+                let done = started.elapsed();
                 let checked = body
                     .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))
                     .and_then(|body| check_answer(kind, status, &body, req.items));
@@ -494,21 +525,27 @@ async fn drive(
                         e.context(format!("{label}: request {i} (key #{}) failed", req.key))
                     );
                 }
-                latencies.push(elapsed);
+                samples.push(Sample {
+                    index: i,
+                    key: req.key,
+                    items: req.items,
+                    sent,
+                    done,
+                });
                 items += req.items;
                 bar.inc(req.items as u64);
             }
-            anyhow::Ok((items, latencies))
+            anyhow::Ok((items, samples))
         });
     }
-    let mut latencies = Vec::new();
+    let mut samples = Vec::new();
     let mut items = 0;
     let mut failure = None;
     while let Some(joined) = tasks.join_next().await {
         match joined.context("a client task panicked")? {
             Ok((n, l)) => {
                 items += n;
-                latencies.extend(l);
+                samples.extend(l);
             }
             Err(e) => failure = failure.or(Some(e)),
         }
@@ -525,11 +562,12 @@ async fn drive(
             args.max_duration
         );
     }
+    samples.sort_by_key(|s: &Sample| s.done);
     Ok(Driven {
         items,
-        requests: latencies.len(),
+        requests: samples.len(),
         elapsed,
-        latencies,
+        samples,
         timed_out,
     })
 }

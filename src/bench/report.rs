@@ -51,6 +51,25 @@ impl Machine {
     }
 }
 
+/// One request of a phase.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// Position in the phase's request list.
+    pub index: usize,
+    /// Index of the API key that sent it.
+    pub key: usize,
+    pub items: usize,
+    /// When it was sent and answered, from the start of the phase.
+    pub sent: Duration,
+    pub done: Duration,
+}
+
+impl Sample {
+    pub fn latency(&self) -> Duration {
+        self.done.saturating_sub(self.sent)
+    }
+}
+
 /// One measured line of the table.
 pub struct Phase {
     pub what: String,
@@ -60,8 +79,8 @@ pub struct Phase {
     /// Requests sent, or statements executed for the ceiling.
     pub requests: usize,
     pub elapsed: Duration,
-    /// Per request; empty for the ceiling.
-    pub latencies: Vec<Duration>,
+    /// One per request, in completion order; empty for the ceiling.
+    pub samples: Vec<Sample>,
     /// Items per second SPEC §9 asks for.
     pub target: Option<f64>,
     pub timed_out: bool,
@@ -72,12 +91,29 @@ impl Phase {
         self.items as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// Nearest-rank percentile in milliseconds.
-    fn percentile(&self, p: f64) -> Option<f64> {
-        if self.latencies.is_empty() {
+    /// Items per second answered in the first and in the second half of the phase's time: a
+    /// falling second half means the rate is not sustained as the database grows.
+    fn halves(&self) -> Option<(f64, f64)> {
+        if self.samples.len() < 4 {
             return None;
         }
-        let mut sorted = self.latencies.clone();
+        let half = self.elapsed / 2;
+        let secs = half.as_secs_f64().max(1e-9);
+        let first: usize = self
+            .samples
+            .iter()
+            .filter(|s| s.done <= half)
+            .map(|s| s.items)
+            .sum();
+        Some((first as f64 / secs, (self.items - first) as f64 / secs))
+    }
+
+    /// Nearest-rank percentile in milliseconds.
+    fn percentile(&self, p: f64) -> Option<f64> {
+        if self.samples.is_empty() {
+            return None;
+        }
+        let mut sorted: Vec<Duration> = self.samples.iter().map(Sample::latency).collect();
         sorted.sort_unstable();
         let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
         Some(sorted[rank.min(sorted.len()) - 1].as_secs_f64() * 1000.0)
@@ -233,7 +269,7 @@ pub fn render(r: &Report<'_>) -> String {
                 format!(
                     "{}{}",
                     thousands(p.requests as u64),
-                    if p.latencies.is_empty() { " stmts" } else { "" }
+                    if p.samples.is_empty() { " stmts" } else { "" }
                 ),
                 format!("{:.2}", p.elapsed.as_secs_f64()),
                 rate,
@@ -313,7 +349,29 @@ pub fn render(r: &Report<'_>) -> String {
                 100.0 * n / c
             );
         }
-        let _ = writeln!(o, ".\n{name} holds afterwards: {}.", s.stored);
+        let _ = writeln!(o, ".");
+        let halves: Vec<String> = s
+            .phases
+            .iter()
+            .filter_map(|p| {
+                let (a, b) = p.halves()?;
+                Some(format!(
+                    "{} {} then {} {}/s",
+                    p.what,
+                    thousands(a.round() as u64),
+                    thousands(b.round() as u64),
+                    p.unit
+                ))
+            })
+            .collect();
+        if !halves.is_empty() {
+            let _ = writeln!(
+                o,
+                "{name}, first half of each phase's time then second half: {}.",
+                halves.join("; ")
+            );
+        }
+        let _ = writeln!(o, "{name} holds afterwards: {}.", s.stored);
     }
     let d = &r.decoding;
     let per_sec =
@@ -371,7 +429,15 @@ mod tests {
             items: 10,
             requests: 10,
             elapsed: Duration::from_secs(1),
-            latencies: (1..=20).map(Duration::from_millis).collect(),
+            samples: (1..=20)
+                .map(|ms| Sample {
+                    index: ms,
+                    key: 0,
+                    items: 1,
+                    sent: Duration::from_millis(100),
+                    done: Duration::from_millis(100 + ms as u64),
+                })
+                .collect(),
             target: None,
             timed_out: false,
         };

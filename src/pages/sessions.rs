@@ -3,13 +3,16 @@
 //! Progressive: the server renders the complete page (the route waits for the data), the filter
 //! bar is a plain GET form and sort headers, presets and pagination are plain links that keep the
 //! other parameters, so everything works without JavaScript. Once hydrated, the same links and
-//! the form navigate in place and only the table is fetched again.
+//! the form navigate in place and only the table is fetched again, and the search box searches
+//! as you type (after a short pause, one history entry per search, see `Filters`).
 
 use leptos::prelude::*;
+use leptos::prelude::{set_timeout_with_handle, TimeoutHandle};
 use leptos::wasm_bindgen::JsCast;
 use leptos::web_sys;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_navigate};
+use leptos_router::NavigateOptions;
 
 use crate::api::sessions::{error_message, list_agents, list_sessions};
 use crate::components::chips::{ChipKind, ChipList};
@@ -129,36 +132,82 @@ fn Filters(
     agents: Resource<Result<Vec<String>, ServerFnError>>,
 ) -> impl IntoView {
     let navigate = use_navigate();
+    let location = use_location();
+    let form_el = NodeRef::<leptos::html::Form>::new();
     let q_input = NodeRef::<leptos::html::Input>::new();
     // The scope chosen in the select (before submitting), for the search box's placeholder.
     let scope = RwSignal::new(form.get_untracked().scope);
     Effect::new(move |_| scope.set(form.read().scope));
 
-    // With JavaScript the form is submitted through the router: same parameters as the plain
-    // GET submission, minus empty fields and defaults, and the page updates in place.
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        let Some(form_el) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
-        else {
+    // Search as you type: a pause in typing (or a new scope) applies the search box. The first
+    // such navigation adds a history entry, the next ones replace it while the URL is still the
+    // one the typing made, so back returns to the list before the search, not to each prefix.
+    let typing_timer = StoredValue::new(None::<TimeoutHandle>);
+    // The query string the last search-as-you-type navigation produced.
+    let typed_search = StoredValue::new(None::<String>);
+    let cancel_typing = move || {
+        if let Some(handle) = typing_timer.write_value().take() {
+            handle.clear();
+        }
+    };
+    on_cleanup(cancel_typing);
+
+    // Navigates to what the form holds now (same parameters as the plain GET submission, minus
+    // empty fields and defaults), in place.
+    let apply = move |typing: bool| {
+        let Some(target) = form_el.get_untracked().and_then(|el| form_target(&el)) else {
             return;
         };
-        let Ok(data) = web_sys::FormData::new_with_form(&form_el) else {
-            return;
-        };
-        let Ok(params) = web_sys::UrlSearchParams::new_with_str_sequence_sequence(&data) else {
-            return;
-        };
-        ev.prevent_default();
-        let raw = String::from(params.to_string());
-        let pairs = query::clean_form_pairs(&query::parse_query_string(&raw));
-        navigate(
-            &format!("/{}", query::to_query_string(&pairs)),
-            Default::default(),
+        // The router's `search` has no leading `?`.
+        let current_search = location.search.get_untracked();
+        let current = format!(
+            "{}{}{}",
+            location.pathname.get_untracked(),
+            if current_search.is_empty() { "" } else { "?" },
+            current_search
         );
+        if target == current {
+            return;
+        }
+        let replace = typing && typed_search.get_value().as_ref() == Some(&current_search);
+        navigate(
+            &target,
+            NavigateOptions {
+                replace,
+                scroll: !typing,
+                ..Default::default()
+            },
+        );
+        typed_search.set_value(typing.then(|| location.search.get_untracked()));
     };
 
-    // Choices (selects, dates, the checkbox) apply at once; text fields wait for Enter.
+    let on_submit = {
+        let apply = apply.clone();
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            cancel_typing();
+            apply(false);
+        }
+    };
+
+    let on_input = {
+        let apply = apply.clone();
+        move |_: leptos::ev::Event| {
+            cancel_typing();
+            let apply = apply.clone();
+            let handle = set_timeout_with_handle(
+                move || {
+                    typing_timer.set_value(None);
+                    apply(true);
+                },
+                std::time::Duration::from_millis(300),
+            );
+            typing_timer.set_value(handle.ok());
+        }
+    };
+
+    // Choices (selects, dates, the checkbox) apply at once; text fields wait for Enter (the
+    // search box also applies itself after a pause in typing).
     let on_change = move |ev: leptos::ev::Event| {
         let Some(target) = ev
             .target()
@@ -170,24 +219,24 @@ fn Filters(
         if kind == "search" || kind == "text" {
             return;
         }
-        let empty_search = q_input
-            .get()
-            .is_some_and(|input| input.value().trim().is_empty());
-        if target.get_attribute("name").as_deref() == Some("scope") && empty_search {
+        if target.get_attribute("name").as_deref() == Some("scope") {
+            let empty_search = q_input
+                .get()
+                .is_none_or(|input| input.value().trim().is_empty());
+            if !empty_search {
+                // Part of composing the search: same history handling as typing.
+                cancel_typing();
+                apply(true);
+            }
             return;
         }
-        if let Some(form_el) = target
-            .closest("form")
-            .ok()
-            .flatten()
-            .and_then(|f| f.dyn_into::<web_sys::HtmlFormElement>().ok())
-        {
-            let _ = form_el.request_submit();
-        }
+        cancel_typing();
+        apply(false);
     };
 
     view! {
         <form
+            node_ref=form_el
             method="get"
             action="/"
             role="search"
@@ -233,7 +282,16 @@ fn Filters(
                         spellcheck="false"
                         placeholder=move || scope.get().placeholder()
                         value=move || form.read().q.clone()
-                        prop:value=move || form.read().q.clone()
+                        prop:value=move || {
+                            let q = form.read().q.clone();
+                            // What is being typed stays as typed (e.g. a trailing space) when
+                            // the URL says the same.
+                            match q_input.get_untracked().map(|input| input.value()) {
+                                Some(typed) if typed.trim() == q => typed,
+                                _ => q,
+                            }
+                        }
+                        on:input=on_input
                         class="h-9 min-w-0 flex-1 rounded-r-md border-0 bg-transparent px-2.5 text-sm text-zinc-900 placeholder:text-zinc-400 focus:outline-none dark:text-zinc-100 dark:placeholder:text-zinc-500"
                     />
                 </div>
@@ -302,6 +360,15 @@ fn Filters(
             <HiddenState form />
         </form>
     }
+}
+
+/// Where submitting the form goes: `/` with the form's fields as a tidy query string.
+fn form_target(form_el: &web_sys::HtmlFormElement) -> Option<String> {
+    let data = web_sys::FormData::new_with_form(form_el).ok()?;
+    let params = web_sys::UrlSearchParams::new_with_str_sequence_sequence(&data).ok()?;
+    let raw = String::from(params.to_string());
+    let pairs = query::clean_form_pairs(&query::parse_query_string(&raw));
+    Some(format!("/{}", query::to_query_string(&pairs)))
 }
 
 /// The parameters of the current view that are not visible fields of the form, so submitting
@@ -773,17 +840,19 @@ fn Row(session: SessionSummary) -> impl IntoView {
                 <Time at=session.last_activity />
             </td>
             <td class=format!("{CELL} {NUMBER}")>{format::duration_secs(session.total_duration)}</td>
-            <td class=format!("{CELL} {NUMBER}")>{format::usd(session.total_cost)}</td>
+            <td class=format!("{CELL} {NUMBER}") data-testid="cell-total_cost">
+                {format::usd(session.total_cost)}
+            </td>
             <td class=format!("{CELL} {NUMBER}") title=tokens_title>
                 {format::tokens(session.total_tokens)}
             </td>
-            <td class=CELL>
+            <td class=CELL data-testid="cell-agents">
                 <ChipList names=session.agents kind=ChipKind::Agent max=1 />
             </td>
             <td class=format!("{CELL} hidden xl:table-cell")>
                 <ChipList names=session.models kind=ChipKind::Model max=1 />
             </td>
-            <td class=format!("{CELL} hidden xl:table-cell")>
+            <td class=format!("{CELL} hidden xl:table-cell") data-testid="cell-tools">
                 <ChipList names=session.tools kind=ChipKind::Tool max=2 />
             </td>
         </tr>
