@@ -44,6 +44,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Room for the gzip header; decompressed size is checked again by the handlers.
         .layer(DefaultBodyLimit::max(body_limit))
+        // Pages, JSON and the WebAssembly bundle go out brotli- or gzip-compressed when the
+        // client accepts it (the bundle shrinks about 3x).
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
