@@ -13,7 +13,8 @@ use clap::Subcommand;
 pub enum BenchCommand {
     /// Ingestion throughput: native runs and OTLP spans through the real router, next to the
     /// raw insert rate of the same rows, on a fresh SQLite database (and PostgreSQL with
-    /// `--postgres-url`). The global `--database-url` is not used.
+    /// `--postgres-url`). The global `--database-url` and `--session-gap` are not used: each
+    /// backend gets a new database and the default 30-minute gap.
     Ingest(ingest::IngestArgs),
 }
 

@@ -11,19 +11,24 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 use leptos_router::NavigateOptions;
 
+/// True for a plain left click that the page should handle itself; a click with a modifier
+/// (new tab, new window, download…) or one already handled is left to the browser.
+pub fn is_plain_click(ev: &MouseEvent) -> bool {
+    !(ev.default_prevented()
+        || ev.button() != 0
+        || ev.ctrl_key()
+        || ev.meta_key()
+        || ev.shift_key()
+        || ev.alt_key())
+}
+
 /// A click handler maker: `go(ev, href)` navigates to `href` in place. A query-only href
 /// (`?span=…`, or `?` for none) stays on the current path as the browser has it, keeps the
 /// scroll position and adds a history entry. Modified clicks (new tab, …) are left alone.
 pub fn exact_navigation() -> impl Fn(MouseEvent, &str) + Clone + 'static {
     let navigate = use_navigate();
     move |ev: MouseEvent, href: &str| {
-        if ev.default_prevented()
-            || ev.button() != 0
-            || ev.ctrl_key()
-            || ev.meta_key()
-            || ev.shift_key()
-            || ev.alt_key()
-        {
+        if !is_plain_click(&ev) {
             return;
         }
         ev.prevent_default();

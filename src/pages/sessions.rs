@@ -751,13 +751,7 @@ fn Row(session: SessionSummary) -> impl IntoView {
     let on_click = {
         let href = href.clone();
         move |ev: leptos::ev::MouseEvent| {
-            if ev.default_prevented()
-                || ev.button() != 0
-                || ev.ctrl_key()
-                || ev.meta_key()
-                || ev.shift_key()
-                || ev.alt_key()
-            {
+            if !crate::components::links::is_plain_click(&ev) {
                 return;
             }
             let on_control = ev

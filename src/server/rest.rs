@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use super::auth::read_project;
 use super::error::ApiError;
 use super::state::AppState;
-use crate::model::query::parse_list_params;
+use crate::model::query::{self, parse_list_params};
 use crate::model::{SessionDetail, SessionPage, TraceDetail};
 
 pub fn router() -> Router<AppState> {
@@ -83,55 +83,9 @@ async fn trace_detail(
     }
 }
 
-/// Decodes a raw query string into pairs (percent-decoding, `+` as space).
+/// Decodes a raw query string into pairs, as the page does (one decoder for both).
 pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    raw.map(url_pairs).unwrap_or_default()
-}
-
-fn url_pairs(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    raw.map(query::parse_query_string).unwrap_or_default()
 }
 
 /// `?offset=…&limit=…` plus every other parameter of the request, as Waxell's links are.
@@ -139,7 +93,11 @@ fn page_link(pairs: &[(String, String)], offset: i64, limit: i64) -> String {
     let mut parts = vec![format!("offset={offset}"), format!("limit={limit}")];
     for (k, v) in pairs {
         if k != "offset" && k != "limit" {
-            parts.push(format!("{}={}", percent_encode(k), percent_encode(v)));
+            parts.push(format!(
+                "{}={}",
+                query::encode_component(k),
+                query::encode_component(v)
+            ));
         }
     }
     format!("?{}", parts.join("&"))
