@@ -129,7 +129,7 @@ impl Writer<'_> {
                    overhead_us = overhead_us + v.column11, request_us = request_us + v.column12, \
                    gateway_runs = gateway_runs + v.column13 \
                  FROM (VALUES {}) AS v WHERE sessions.id = v.column1",
-                value_rows(chunk.len(), DELTA_COLUMNS)
+                value_rows(self.store.backend, chunk.len(), DELTA_COLUMNS)
             );
             let mut q = sqlx::query(&sql);
             for (s, d) in chunk {
@@ -168,7 +168,7 @@ impl Writer<'_> {
                 format!(
                 "INSERT INTO session_facets (session_id, kind, value, runs, project_id) VALUES {} \
                  ON CONFLICT (session_id, kind, value) DO UPDATE SET runs = {}",
-                value_rows(chunk.len(), FACET_COLUMNS),
+                value_rows(self.store.backend, chunk.len(), FACET_COLUMNS),
                 if add { "session_facets.runs + excluded.runs" } else { "excluded.runs" }
             );
             let mut q = sqlx::query(&sql);

@@ -74,7 +74,8 @@ impl Store {
         w.prefetch_runs(false, &ids).await?;
         w.prefetch_runs(true, &traces).await?;
         w.prefetch_rollups(&traces).await?;
-        w.prefetch_explicit_sessions(&sessions).await?;
+        // Every run naming a session lands in it: creating them up front leaves none empty.
+        w.prefetch_explicit_sessions(&sessions, true).await?;
         if let (Some(lo), Some(hi)) = (
             runs.iter().filter_map(|r| r.fields.started_at).min(),
             runs.iter().filter_map(|r| r.fields.started_at).max(),
@@ -229,14 +230,18 @@ impl<'s> Writer<'s> {
     }
 }
 
-/// Values bound per statement. The driver's binding cost grows faster than linearly with a
-/// statement's parameter count (measured: 30-row inserts beat 250-row ones twice over), so
-/// multi-row statements and `IN` lists are cut to about this many values.
+/// Values bound per statement with numbered (`$N`) placeholders. SQLite looks each numbered
+/// parameter up by name, a cost that grows with the square of their count (measured: 30-row
+/// inserts beat 250-row ones twice over), so `IN` lists stay near this size.
 const MAX_BINDS: usize = 1000;
 
-/// Rows of `cols` values that fit in one statement.
+/// Values bound per multi-row statement, whose placeholders [`value_rows`] writes positionally
+/// on SQLite (no lookup), so they can be larger.
+const MAX_ROW_BINDS: usize = 8000;
+
+/// Rows of `cols` values that fit in one multi-row statement.
 const fn rows_per_statement(cols: usize) -> usize {
-    MAX_BINDS / cols
+    MAX_ROW_BINDS / cols
 }
 
 fn json_list(items: &[String]) -> String {
@@ -254,10 +259,17 @@ fn placeholders(from: usize, n: usize) -> String {
     format!("({})", list.join(", "))
 }
 
-/// `($1, …), ($k, …), …` for `rows` rows of `cols` values.
-fn value_rows(rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| placeholders(r * cols + 1, cols))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `($1, …), ($k, …), …` for `rows` rows of `cols` values: the whole parameter list of a
+/// statement, so on SQLite it can be written with positional `?` (see [`MAX_BINDS`]).
+fn value_rows(backend: Backend, rows: usize, cols: usize) -> String {
+    match backend {
+        Backend::Sqlite => {
+            let row = format!("({})", vec!["?"; cols].join(", "));
+            vec![row; rows].join(", ")
+        }
+        Backend::Postgres => (0..rows)
+            .map(|r| placeholders(r * cols + 1, cols))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }

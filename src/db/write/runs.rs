@@ -322,7 +322,7 @@ impl Writer<'_> {
             let sql = format!(
                 "INSERT INTO runs (project_id, run_key, session_id, api_key_id, {RUN_COLUMNS}) \
                  VALUES {} RETURNING id, run_key",
-                value_rows(chunk.len(), INSERT_COLUMN_COUNT)
+                value_rows(self.store.backend, chunk.len(), INSERT_COLUMN_COUNT)
             );
             let mut args = AnyArguments::default();
             for p in chunk {

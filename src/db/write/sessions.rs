@@ -19,10 +19,13 @@ impl Writer<'_> {
         }
     }
 
-    /// Finds (through aliases too) or creates the explicit sessions a batch names, in bulk.
+    /// Finds (through aliases too) the explicit sessions a batch names, in bulk, and with
+    /// `create` makes the missing ones: only when every one of them is sure to receive a run,
+    /// or an empty session would be left behind.
     pub(super) async fn prefetch_explicit_sessions(
         &mut self,
         sessions: &[(&str, Option<&str>)],
+        create: bool,
     ) -> Result<()> {
         let mut wanted: Vec<(&str, Option<&str>)> = Vec::new();
         for (id, source) in sessions {
@@ -48,7 +51,7 @@ impl Writer<'_> {
                         .or_insert(row.try_get(1)?);
                 }
             }
-            for (id, source) in chunk {
+            for (id, source) in chunk.iter().filter(|_| create) {
                 if !self.explicit_cache.contains_key(*id) {
                     self.create_explicit(id, *source).await?;
                 }
@@ -76,7 +79,7 @@ impl Writer<'_> {
         if let Some(id) = self.explicit_cache.get(public_id) {
             return Ok(*id);
         }
-        self.prefetch_explicit_sessions(&[(public_id, source)])
+        self.prefetch_explicit_sessions(&[(public_id, source)], false)
             .await?;
         match self.explicit_cache.get(public_id) {
             Some(id) => Ok(*id),

@@ -29,7 +29,7 @@ impl Writer<'_> {
                  category, start_ns, end_ns, status_code, status_message, attributes, resource, \
                  scope, events) VALUES {} ON CONFLICT (project_id, trace_id, span_id) DO NOTHING \
                  RETURNING trace_id, span_id",
-                value_rows(chunk.len(), SPAN_COLUMNS)
+                value_rows(self.store.backend, chunk.len(), SPAN_COLUMNS)
             );
             let mut q = sqlx::query(&sql);
             for s in chunk {
@@ -103,7 +103,7 @@ impl Writer<'_> {
             let sql = format!(
                 "INSERT INTO trace_rollups (project_id, trace_id, rollup) VALUES {} \
                  ON CONFLICT (project_id, trace_id) DO UPDATE SET rollup = excluded.rollup",
-                value_rows(chunk.len(), 3)
+                value_rows(self.store.backend, chunk.len(), 3)
             );
             let mut q = sqlx::query(&sql);
             for (trace, rollup) in chunk {
