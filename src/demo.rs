@@ -48,8 +48,9 @@ impl fmt::Display for DemoStats {
     }
 }
 
-/// (name, USD per 1M input tokens, USD per 1M output tokens)
-const MODELS: [(&str, f64, f64); 6] = [
+/// The demo's world, shared with the benchmark's generator: models with their prices (USD
+/// per 1M input and output tokens), agents with their tools and prompts, errors and answers.
+pub(crate) const MODELS: [(&str, f64, f64); 6] = [
     ("gpt-4o", 2.5, 10.0),
     ("gpt-4o-mini", 0.15, 0.6),
     ("claude-3-5-sonnet", 3.0, 15.0),
@@ -58,57 +59,28 @@ const MODELS: [(&str, f64, f64); 6] = [
     ("llama-3.1-70b", 0.6, 0.8),
 ];
 
-const TOOLS: [&str; 36] = [
-    "search_web",
-    "fetch_url",
-    "read_file",
-    "write_file",
-    "run_sql",
-    "list_tables",
-    "get_weather",
-    "book_flight",
-    "search_flights",
-    "send_email",
-    "create_ticket",
-    "lookup_order",
-    "refund_order",
-    "get_customer",
-    "vector_search",
-    "summarize_doc",
-    "translate",
-    "calculator",
-    "python_exec",
-    "git_diff",
-    "git_blame",
-    "run_tests",
-    "lint_code",
-    "open_pr",
-    "jira_search",
-    "slack_post",
-    "calendar_lookup",
-    "create_event",
-    "get_stock_price",
-    "currency_convert",
-    "geocode",
-    "image_caption",
-    "ocr_document",
-    "kb_lookup",
-    "escalate_human",
-    "check_inventory",
-];
-
-struct Agent {
-    name: &'static str,
-    workflow: &'static str,
-    tools: &'static [usize],
-    prompts: &'static [&'static str],
+pub(crate) struct Agent {
+    pub(crate) name: &'static str,
+    pub(crate) workflow: &'static str,
+    pub(crate) tools: &'static [&'static str],
+    pub(crate) prompts: &'static [&'static str],
 }
 
-const AGENTS: [Agent; 6] = [
+pub(crate) const AGENTS: [Agent; 6] = [
     Agent {
         name: "support-agent",
         workflow: "customer-support",
-        tools: &[11, 12, 13, 10, 33, 34, 9, 35, 14],
+        tools: &[
+            "lookup_order",
+            "refund_order",
+            "get_customer",
+            "create_ticket",
+            "kb_lookup",
+            "escalate_human",
+            "send_email",
+            "check_inventory",
+            "jira_search",
+        ],
         prompts: &[
             "Where is my order #4411?",
             "I want a refund for the broken kettle",
@@ -118,7 +90,16 @@ const AGENTS: [Agent; 6] = [
     Agent {
         name: "research-agent",
         workflow: "deep-research",
-        tools: &[0, 1, 14, 15, 16, 17, 18, 33],
+        tools: &[
+            "search_web",
+            "fetch_url",
+            "vector_search",
+            "summarize_doc",
+            "translate",
+            "calculator",
+            "python_exec",
+            "kb_lookup",
+        ],
         prompts: &[
             "Summarise recent work on retrieval-augmented generation",
             "Compare EU and US battery regulations",
@@ -128,7 +109,16 @@ const AGENTS: [Agent; 6] = [
     Agent {
         name: "code-reviewer",
         workflow: "pull-request-review",
-        tools: &[2, 19, 20, 21, 22, 23, 24, 18],
+        tools: &[
+            "read_file",
+            "git_diff",
+            "git_blame",
+            "run_tests",
+            "lint_code",
+            "open_pr",
+            "jira_search",
+            "python_exec",
+        ],
         prompts: &[
             "Review PR #812: connection pool refactor",
             "Why is the nightly build red?",
@@ -138,7 +128,14 @@ const AGENTS: [Agent; 6] = [
     Agent {
         name: "sql-analyst",
         workflow: "analytics",
-        tools: &[4, 5, 17, 18, 25, 15],
+        tools: &[
+            "run_sql",
+            "list_tables",
+            "calculator",
+            "python_exec",
+            "slack_post",
+            "summarize_doc",
+        ],
         prompts: &[
             "Weekly active users by plan for Q3",
             "Which cohorts churned after the price change?",
@@ -148,7 +145,16 @@ const AGENTS: [Agent; 6] = [
     Agent {
         name: "travel-planner",
         workflow: "trip-planning",
-        tools: &[6, 7, 8, 26, 27, 29, 30, 9],
+        tools: &[
+            "get_weather",
+            "book_flight",
+            "search_flights",
+            "calendar_lookup",
+            "create_event",
+            "currency_convert",
+            "geocode",
+            "send_email",
+        ],
         prompts: &[
             "Plan three days in Lisbon in May",
             "Cheapest flight to Tokyo next week",
@@ -158,7 +164,16 @@ const AGENTS: [Agent; 6] = [
     Agent {
         name: "doc-assistant",
         workflow: "document-qa",
-        tools: &[2, 14, 15, 31, 32, 16, 33, 3],
+        tools: &[
+            "read_file",
+            "vector_search",
+            "summarize_doc",
+            "image_caption",
+            "ocr_document",
+            "translate",
+            "kb_lookup",
+            "write_file",
+        ],
         prompts: &[
             "What does clause 7.2 of the MSA say?",
             "Extract the totals from these receipts",
@@ -167,7 +182,7 @@ const AGENTS: [Agent; 6] = [
     },
 ];
 
-const ERRORS: [&str; 5] = [
+pub(crate) const ERRORS: [&str; 5] = [
     "upstream timeout after 30s",
     "rate limited by provider (429)",
     "tool execution failed: run_sql: relation \"orders_2026\" does not exist",
@@ -175,7 +190,7 @@ const ERRORS: [&str; 5] = [
     "invalid tool arguments: missing field `date`",
 ];
 
-const ANSWERS: [&str; 4] = [
+pub(crate) const ANSWERS: [&str; 4] = [
     "Here is what I found, with sources.",
     "Done — I've updated the ticket and emailed the customer.",
     "The query returned 12 rows; the top result is highlighted below.",
@@ -430,7 +445,7 @@ fn pick_tools(rng: &mut StdRng, agent: &Agent, min: usize) -> Vec<String> {
     let mut tools: Vec<String> = agent
         .tools
         .choose_multiple(rng, n)
-        .map(|&i| TOOLS[i].to_string())
+        .map(|t| t.to_string())
         .collect();
     tools.sort();
     tools

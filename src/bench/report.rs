@@ -138,17 +138,9 @@ pub struct Report<'a> {
     pub decoding: Decoding,
 }
 
-/// `1234567` → `1,234,567`.
+/// `1234567` → `1,234,567` (the dashboard's formatting, for unsigned counts).
 pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::model::format::thousands(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 fn mib(bytes: usize) -> String {
