@@ -74,7 +74,8 @@ fn Header() -> impl IntoView {
     // Session pages belong to the Sessions section.
     let sessions_active = move || {
         let path = location.pathname.get();
-        path == "/" || path.starts_with("/sessions/")
+        // A trace belongs to a session: its page keeps "Sessions" highlighted too.
+        path == "/" || path.starts_with("/sessions/") || path.starts_with("/traces/")
     };
     view! {
         <header class="border-b border-zinc-200 bg-white dark:border-zinc-800 dark:bg-zinc-900">
