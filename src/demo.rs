@@ -197,6 +197,17 @@ pub(crate) const ANSWERS: [&str; 4] = [
     "I couldn't complete that; escalating to a human.",
 ];
 
+/// Microseconds between two turns of a conversation: mostly quick follow-ups, sometimes the
+/// user wanders off for a while (gap markers), always within the 30-minute window so automatic
+/// sessions stay whole. Shared with the benchmark's generator.
+pub(crate) fn pause_between_turns(rng: &mut StdRng) -> i64 {
+    if rng.gen_bool(0.08) {
+        rng.gen_range(6..25) * 60_000_000
+    } else {
+        rng.gen_range(4_000_000..240_000_000)
+    }
+}
+
 fn hex(rng: &mut StdRng, bytes: usize) -> String {
     (0..bytes)
         .map(|_| format!("{:02x}", rng.gen::<u8>()))
@@ -341,13 +352,7 @@ fn session(
     let mut t = start;
     for turn in 0..turns {
         if turn > 0 {
-            // Mostly quick follow-ups, sometimes the user wanders off for a while (gap markers),
-            // always within the 30-minute window so automatic sessions stay whole.
-            t += if rng.gen_bool(0.08) {
-                rng.gen_range(6..25) * 60_000_000
-            } else {
-                rng.gen_range(4_000_000..240_000_000)
-            };
+            t += pause_between_turns(rng);
         }
         let routed = gateway && rng.gen_bool(0.3);
         let model_idx = if routed {

@@ -542,12 +542,7 @@ fn generate_runs(
                 break;
             }
             if turn > 0 {
-                // Mostly quick follow-ups, sometimes a pause well within the inactivity gap.
-                t += if rng.gen_bool(0.08) {
-                    rng.gen_range(6..25) * 60_000_000
-                } else {
-                    rng.gen_range(4_000_000..240_000_000)
-                };
+                t += crate::demo::pause_between_turns(&mut rng);
             }
             let routed = gateway && rng.gen_bool(0.3);
             let (model, price_in, price_out) = MODELS[if routed {

@@ -17,12 +17,20 @@ pub fn NotFound() -> impl IntoView {
             <p class="mt-2 text-sm text-zinc-600 dark:text-zinc-400">
                 "Nothing lives at this address. The link may be mistyped or out of date."
             </p>
-            <a
-                href="/"
-                class="mt-6 inline-flex h-9 items-center rounded-md bg-indigo-600 px-4 text-sm font-medium text-white hover:bg-indigo-500 dark:bg-indigo-500 dark:hover:bg-indigo-400"
-            >
-                "Back to sessions"
-            </a>
+            <BackToSessions />
         </section>
+    }
+}
+
+/// The way out of a page that found nothing.
+#[component]
+pub(crate) fn BackToSessions() -> impl IntoView {
+    view! {
+        <a
+            href="/"
+            class="mt-6 inline-flex h-9 items-center rounded-md bg-indigo-600 px-4 text-sm font-medium text-white hover:bg-indigo-500 dark:bg-indigo-500 dark:hover:bg-indigo-400"
+        >
+            "Back to sessions"
+        </a>
     }
 }

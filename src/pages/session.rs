@@ -615,12 +615,7 @@ pub(crate) fn Missing(
             <p class="mt-2 break-words text-sm text-zinc-600 dark:text-zinc-400">
                 {what} " " <code class="rounded bg-zinc-100 px-1 font-mono dark:bg-zinc-800">{id}</code> ". " {hint}
             </p>
-            <a
-                href="/"
-                class="mt-6 inline-flex h-9 items-center rounded-md bg-indigo-600 px-4 text-sm font-medium text-white hover:bg-indigo-500 dark:bg-indigo-500 dark:hover:bg-indigo-400"
-            >
-                "Back to sessions"
-            </a>
+            <crate::pages::not_found::BackToSessions />
         </section>
     }
 }

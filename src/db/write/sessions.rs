@@ -27,12 +27,12 @@ impl Writer<'_> {
         sessions: &[(&str, Option<&str>)],
         create: bool,
     ) -> Result<()> {
-        let mut wanted: Vec<(&str, Option<&str>)> = Vec::new();
-        for (id, source) in sessions {
-            if !self.explicit_cache.contains_key(*id) && !wanted.iter().any(|(w, _)| w == id) {
-                wanted.push((id, *source));
-            }
-        }
+        let mut seen = std::collections::HashSet::new();
+        let wanted: Vec<(&str, Option<&str>)> = sessions
+            .iter()
+            .filter(|(id, _)| !self.explicit_cache.contains_key(*id) && seen.insert(*id))
+            .copied()
+            .collect();
         let project = self.owner.project_id;
         for chunk in wanted.chunks(MAX_BINDS / 2) {
             for sql in [
