@@ -9,7 +9,13 @@ export PATH="$HOME/.cargo/bin:$PATH"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "tools"
-scripts/tools.sh --browser --postgres
+# cargo-leptos and wasm-bindgen-cli are long compiles needed only by the browser tests: on a fresh
+# machine they build in the background while the checks and tests below compile and run (the
+# compilers' single-threaded stretches leave a core free), and are awaited before the browser step.
+scripts/tools.sh --browser --postgres --no-cargo-tools
+tools_log=$(mktemp /tmp/threadline-tools.XXXXXX)
+setsid scripts/tools.sh --cargo-tools >"$tools_log" 2>&1 &
+tools_pid=$!
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -20,7 +26,10 @@ step "clippy (browser)"
 cargo clippy --lib --no-default-features --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
 pg_dir=""
-cleanup() { if [ -n "$pg_dir" ]; then scripts/pg.sh stop "$pg_dir"; fi; }
+cleanup() {
+  if [ -n "$pg_dir" ]; then scripts/pg.sh stop "$pg_dir"; fi
+  kill -- "-$tools_pid" 2>/dev/null || true  # its own process group: cargo install with it
+}
 trap cleanup EXIT
 if [ -z "${THREADLINE_TEST_POSTGRES_URL:-}" ]; then
   step "starting a throwaway PostgreSQL"
@@ -35,6 +44,12 @@ step "unit and integration tests (SQLite and PostgreSQL)"
 cargo test --features ssr
 
 step "browser tests (Chromium)"
+if ! wait "$tools_pid"; then
+  cat "$tools_log" >&2
+  echo "installing cargo-leptos / wasm-bindgen-cli failed" >&2
+  exit 1
+fi
+tail -n 3 "$tools_log"
 e2e_dir=$(mktemp -d /tmp/threadline-e2e.XXXXXX)
 export THREADLINE_DATABASE_URL="sqlite:$e2e_dir/e2e.db"
 cargo leptos build

@@ -17,33 +17,40 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf '\033[1mtools:\033[0m %s\n' "$*" >&2; }
 
-want_browser=0; want_postgres=0
+# --browser / --postgres: also Chromium / the PostgreSQL server (tests only).
+# --cargo-tools: only cargo-leptos and wasm-bindgen-cli (the two slow compiles);
+# --no-cargo-tools: everything but them. scripts/test.sh runs the two halves side by side.
+want_browser=0; want_postgres=0; want_cargo=1; want_rest=1
 for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=1 ;;
     --postgres) want_postgres=1 ;;
+    --cargo-tools) want_rest=0 ;;
+    --no-cargo-tools) want_cargo=0 ;;
+    *) echo "tools.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
 
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+if [ "$want_rest" = 1 ] && ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
 fi
 
-if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+if [ "$want_cargo" = 1 ] && ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
   log "installing cargo-leptos $CARGO_LEPTOS_VERSION (debug build, ~15 min cold)"
   # No debug info either: smaller objects, faster links.
   CARGO_PROFILE_DEV_DEBUG=0 cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --debug
 fi
 
-if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+if [ "$want_cargo" = 1 ] && ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
   # Not --locked: the CLI's lockfile names a dependency version the registry no longer has.
-  # Optimised (it rewrites a multi-megabyte file on every build) but without LTO, to build fast.
-  CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback CARGO_PROFILE_RELEASE_LTO=false \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  # Debug build, like cargo-leptos: it still processes the bundle in seconds.
+  CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback CARGO_PROFILE_DEV_DEBUG=0 \
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force --debug
 fi
+
+if [ "$want_rest" = 0 ]; then exit 0; fi
 
 if [ ! -x node_modules/.bin/tailwindcss ] || [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/@playwright/test ] \
    || [ package.json -nt node_modules/.package-lock.json ]; then

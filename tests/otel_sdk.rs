@@ -12,11 +12,61 @@ use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 
+/// The exporter's HTTP transport: one blocking HTTP/1.1 request per export over std's TCP.
+/// The SDK's bundled reqwest client would pull a second feature set of hyper, tower and
+/// tower-http into the test build, and `cargo leptos build` would then recompile the server's
+/// whole dependency tree instead of reusing this one (see README, "CI time").
+#[derive(Debug)]
+struct PlainHttp;
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for PlainHttp {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        use std::io::{Read, Write};
+        let uri = request.uri();
+        let host = uri.authority().ok_or("no host")?.as_str();
+        let mut stream = std::net::TcpStream::connect(host)?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            request.method(),
+            uri.path(),
+            request.body().len()
+        );
+        for (name, value) in request.headers() {
+            head.push_str(&format!("{name}: {}\r\n", value.to_str()?));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(request.body())?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw)?;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or("no header end")?;
+        let status: u16 = std::str::from_utf8(&raw[..split])?
+            .split(' ')
+            .nth(1)
+            .ok_or("no status")?
+            .parse()?;
+        // `Connection: close` and no chunked bodies from Threadline's OTLP endpoint: the rest
+        // of the stream is the body.
+        Ok(http::Response::builder()
+            .status(status)
+            .body(bytes::Bytes::copy_from_slice(&raw[split + 4..]))?)
+    }
+}
+
 /// Sends one agent run of two turns through the SDK (blocking client, so on its own thread).
 fn export_with_sdk(endpoint: String, key: String) {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint(endpoint)
+        .with_http_client(PlainHttp)
         .with_headers(HashMap::from([(
             "authorization".to_string(),
             format!("Bearer {key}"),
