@@ -1,7 +1,10 @@
-//! The `threadline` binary as a user runs it: keys, migrate, demo, and the refusal to serve on
-//! a non-loopback address without authentication.
+//! The `threadline` binary as a user runs it: keys, users, migrate, demo, and the refusal to
+//! serve on a non-loopback address without authentication.
 
-use std::process::Command;
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 fn threadline(db: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_threadline"))
@@ -79,6 +82,173 @@ fn serving_beyond_loopback_without_authentication_is_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("refusing to listen on 0.0.0.0:0"), "{err}");
+    assert!(
+        err.contains("threadline users create NAME"),
+        "says what to do: {err}"
+    );
+
+    // A user exists but authentication is switched off: still refused.
+    assert!(create_user(&db, "ada", "correct horse battery")
+        .status
+        .success());
+    let out = threadline(&db, &["serve", "--addr", "0.0.0.0:0", "--auth", "off"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to listen") && err.contains("--auth off"),
+        "{err}"
+    );
+}
+
+#[test]
+fn required_authentication_without_a_user_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("x.db").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_threadline"))
+        .args(["--database-url", &db, "serve", "--addr", "127.0.0.1:0"])
+        .env("THREADLINE_AUTH", "on")
+        .env("THREADLINE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no user exists"), "{err}");
+}
+
+/// Kills the server when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serving_beyond_loopback_starts_once_a_user_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("x.db").display());
+    assert!(create_user(&db, "ada", "correct horse battery")
+        .status
+        .success());
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let server = Killed(
+        Command::new(env!("CARGO_BIN_EXE_threadline"))
+            .args(["--database-url", &db, "serve", "--addr"])
+            .arg(format!("0.0.0.0:{port}"))
+            .env("THREADLINE_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match common::http_request(addr, "GET", "/healthz", &[], b"") {
+            Ok((200, _)) => break,
+            _ if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            other => panic!("the server did not start: {other:?}"),
+        }
+    }
+    // Serving, and behind the login.
+    let (status, body) =
+        common::http_request(addr, "GET", "/api/v1/observability/sessions/", &[], b"").unwrap();
+    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+    let (status, _) = common::http_request(addr, "GET", "/", &[], b"").unwrap();
+    assert_eq!(status, 303);
+    drop(server);
+}
+
+fn create_user(db: &str, name: &str, password: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_threadline"))
+        .args([
+            "--database-url",
+            db,
+            "users",
+            "create",
+            name,
+            "--password-stdin",
+        ])
+        .env("THREADLINE_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn users_are_created_listed_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.db");
+    let db = format!("sqlite:{}", path.display());
+    let out = create_user(&db, "ada", "correct horse battery");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("Created user `ada`"));
+
+    // From the environment instead of stdin.
+    let out = Command::new(env!("CARGO_BIN_EXE_threadline"))
+        .args(["--database-url", &db, "users", "create", "grace"])
+        .env("THREADLINE_PASSWORD", "another long one")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    for (name, password, why) in [
+        ("ada", "correct horse battery", "already exists"),
+        ("bob", "short", "at least 8"),
+        ("with space", "correct horse battery", "spaces"),
+    ] {
+        let out = create_user(&db, name, password);
+        assert!(!out.status.success(), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{name}: {err}");
+    }
+
+    let list = stdout(&threadline(&db, &["users", "list"]));
+    assert!(list.contains("ada") && list.contains("grace"), "{list}");
+    assert!(!list.contains("bob"));
+    assert!(
+        !list.contains("correct horse") && !list.contains("argon2"),
+        "{list}"
+    );
+
+    // Only an argon2id hash reaches the database.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend(std::fs::read(path.with_extension("db-wal")).unwrap_or_default());
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("$argon2id$v=19$"));
+    assert!(!text.contains("correct horse battery") && !text.contains("another long one"));
+
+    assert!(threadline(&db, &["users", "delete", "ada"])
+        .status
+        .success());
+    assert!(!stdout(&threadline(&db, &["users", "list"])).contains("ada"));
+    assert!(!threadline(&db, &["users", "delete", "ada"])
+        .status
+        .success());
 }
 
 #[test]

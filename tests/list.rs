@@ -1,5 +1,8 @@
 //! The sessions list endpoint (SPEC §5) against an independently computed expectation, on every
-//! backend: each filter, each sort key both ways with the id tie-break, paging and links.
+//! backend: each filter, each sort key both ways with the id tie-break, paging and links; id
+//! and `q` substrings of every length (one and two characters cannot use the trigram index),
+//! LIKE metacharacters, ids changed by merges, more facet values than the row has bits for, and
+//! a database created before the search structures existed.
 
 mod common;
 
@@ -52,7 +55,8 @@ impl Seed {
     }
 }
 
-/// A deterministic, varied dataset: ties in every sort key, mixed-case ids, tools shared.
+/// A deterministic, varied dataset: ties in every sort key, mixed-case ids, ids holding LIKE's
+/// metacharacters and non-ASCII letters, tools shared.
 fn seeds() -> Vec<Seed> {
     const AGENTS: [&str; 3] = ["planner", "writer", "Reviewer"];
     const MODELS: [&str; 4] = [
@@ -76,13 +80,15 @@ fn seeds() -> Vec<Seed> {
             .wrapping_add(1442695040888963407);
         (x >> 33) % n
     };
-    (0..48)
+    (0..60)
         .map(|i| {
-            let id = match i % 4 {
+            let id = match i % 6 {
                 0 => format!("conv-{i:03}"),
                 1 => format!("Alpha-{i:03}"),
                 2 => format!("sess_{:016x}", 0xabc000 + i),
-                _ => format!("team/chat {i}"),
+                3 => format!("team/chat {i}"),
+                4 => format!("100%_off\\{i}"),
+                _ => format!("Été-{i:02}"),
             };
             let n = 1 + next(4) as usize;
             let base = (next(20) * 240) as f64; // 4-hour slots: ties in first_run
@@ -120,8 +126,17 @@ fn run_json(s: &Seed, k: usize, r: &SeedRun) -> Value {
     v
 }
 
+/// Case-insensitive for ASCII letters only: SQLite's `LIKE`, and PostgreSQL's `ILIKE` on the
+/// byte-ordered (C collation) session id.
 fn contains_ci(hay: &str, needle: &str) -> bool {
-    hay.to_lowercase().contains(&needle.to_lowercase())
+    hay.to_ascii_lowercase()
+        .contains(&needle.to_ascii_lowercase())
+}
+
+/// `q`: the id, a model or a tool called contains the text.
+fn q_matches(s: &Seed, text: &str) -> bool {
+    contains_ci(&s.id, text)
+        || s.has(|r| contains_ci(r.model, text) || r.tools.iter().any(|t| contains_ci(t, text)))
 }
 
 /// What the list must answer: matching ids in order, computed from the seed.
@@ -202,7 +217,8 @@ async fn every_parameter_and_sort_matches_an_independent_expectation() {
             }
         };
 
-        // Every sort key, both ways, all rows (limit 100 > 48).
+        let total = seeds.len() as i64;
+        // Every sort key, both ways, all rows (limit 100 > 60).
         for key in [
             "last_activity",
             "first_run",
@@ -220,7 +236,7 @@ async fn every_parameter_and_sort_matches_an_independent_expectation() {
                     "{}: sort={sort}",
                     db.backend
                 );
-                assert_eq!(page["count"], 48);
+                assert_eq!(page["count"], total);
             }
         }
         // The default is -last_activity.
@@ -355,11 +371,75 @@ async fn every_parameter_and_sort_matches_an_independent_expectation() {
                 }),
             ),
         ];
+        let mut cases = cases;
+        // Substrings of the id, of every length: under three characters no trigram helps and
+        // every id is tested; LIKE's metacharacters are literal; only ASCII letters fold case.
+        for text in [
+            "a",
+            "al",
+            "alp",
+            "ALPHA-0",
+            "%",
+            "_",
+            "\\",
+            "%_o",
+            "ff\\4",
+            "0%",
+            "été",
+            "Été",
+            "TÉ",
+            "tÉ",
+            "Té",
+            "-0",
+            "sess_0000000000abc0",
+            "zzzz",
+            "team/chat 5",
+        ] {
+            let t = text.to_string();
+            cases.push((
+                format!("search={}", encode(text)),
+                Box::new(move |s: &Seed| contains_ci(&s.id, &t)),
+            ));
+        }
+        // `q` over ids, models and tools called, the same way.
+        for text in [
+            "a", "se", "sea", "SEARCH", "gpt-4o", "4o-m", "_", "%", "l_q", "Été", "zzzz", "ha-0",
+        ] {
+            let t = text.to_string();
+            cases.push((
+                format!("q={}", encode(text)),
+                Box::new(move |s: &Seed| q_matches(s, &t)),
+            ));
+        }
+        cases.push((
+            "q=search&search=a&status=error".into(),
+            Box::new(|s: &Seed| {
+                q_matches(s, "search") && contains_ci(&s.id, "a") && s.has(|r| r.error)
+            }),
+        ));
+        cases.push((
+            "q=gpt&tool=fetch_url&user=u2".into(),
+            Box::new(|s: &Seed| {
+                q_matches(s, "gpt")
+                    && s.has(|r| r.tools.contains(&"fetch_url"))
+                    && s.has(|r| r.user == Some("u2"))
+            }),
+        ));
         for (query, filter) in &cases {
-            for sort in ["-total_cost", "first_run"] {
+            for sort in ["-total_cost", "first_run", "-session_id"] {
                 let page = list(format!("{query}&sort={sort}&limit=100")).await;
                 let want = expected(&seeds, filter.as_ref(), sort);
                 assert_eq!(ids(&page), want, "{}: {query}&sort={sort}", db.backend);
+                assert_eq!(page["count"], want.len() as i64, "{}: {query}", db.backend);
+                // A page from the middle of the matches.
+                let page = list(format!("{query}&sort={sort}&limit=5&offset=3")).await;
+                let middle: Vec<String> = want.iter().skip(3).take(5).cloned().collect();
+                assert_eq!(
+                    ids(&page),
+                    middle,
+                    "{}: {query}&sort={sort}&offset=3",
+                    db.backend
+                );
                 assert_eq!(page["count"], want.len() as i64, "{}: {query}", db.backend);
             }
         }
@@ -392,8 +472,318 @@ async fn every_parameter_and_sort_matches_an_independent_expectation() {
         assert_eq!(last["next"], Value::Null);
         assert_eq!(ids(&last).len(), 1);
         // A limit above 100 is treated as 100; the default is 25.
-        assert_eq!(ids(&list("limit=500".into()).await).len(), 48);
+        assert_eq!(ids(&list("limit=500".into()).await).len() as i64, total);
         assert_eq!(ids(&list(String::new()).await).len(), 25);
         assert_eq!(list("limit=500".into()).await["next"], Value::Null);
+    }
+}
+
+fn session_ids(page: &Value) -> BTreeSet<String> {
+    ids(page).into_iter().collect()
+}
+
+#[tokio::test]
+async fn a_merged_session_is_found_by_its_surviving_id_and_its_absorbed_runs() {
+    for db in databases().await {
+        let (store, _, key) = store_with_key(&db).await;
+        let app = app(store);
+        let run = |id: &str, minute: f64, tool: &str| {
+            json!({"id": id, "started_at": at(minute), "duration_ms": 1000,
+                   "model": "m-merge", "tools_called": [tool]})
+        };
+        // Two automatic sessions, more than the 30-minute gap apart …
+        let r = post_json(
+            &app,
+            "/api/v1/runs",
+            Some(&key),
+            &json!({"runs": [run("r1", 0.0, "alpha_tool"), run("r2", 50.0, "beta_tool")]}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let sessions: Vec<String> = r.json()["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["session_id"].as_str().unwrap().to_string())
+            .collect();
+        let (first, second) = (sessions[0].clone(), sessions[1].clone());
+        assert_ne!(first, second);
+        // … until a run between them joins them: the earlier id survives.
+        let r = post_json(
+            &app,
+            "/api/v1/runs",
+            Some(&key),
+            &json!({"runs": [run("r3", 25.0, "gamma_tool")]}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+
+        let list = |query: String| {
+            let app = app.clone();
+            async move {
+                let r = get(&app, &format!("/api/v1/observability/sessions/?{query}")).await;
+                assert_eq!(r.status, 200, "{query}: {}", r.text());
+                r.json()
+            }
+        };
+        let only_first: BTreeSet<String> = [first.clone()].into();
+        for query in [
+            format!("search={first}"),
+            format!("search={}", &first[first.len() - 7..]),
+            format!("q={first}"),
+            "q=beta_tool".to_string(),
+            "tool=beta_tool".into(),
+            "q=gamma".into(),
+            "tool=alpha_tool".into(),
+        ] {
+            let page = list(query.clone()).await;
+            assert_eq!(session_ids(&page), only_first, "{}: {query}", db.backend);
+            assert_eq!(page["count"], 1, "{}: {query}", db.backend);
+            assert_eq!(
+                page["results"][0]["run_count"], 3,
+                "{}: {query}",
+                db.backend
+            );
+        }
+        // The absorbed id resolves to the survivor's detail, but the list shows ids as they are.
+        for query in [
+            format!("search={second}"),
+            format!("search={}", &second[second.len() - 7..]),
+            format!("q={second}"),
+        ] {
+            let page = list(query.clone()).await;
+            assert_eq!(page["count"], 0, "{}: {query}: {page}", db.backend);
+        }
+        let r = get(&app, &format!("/api/v1/observability/sessions/{second}/")).await;
+        assert_eq!(r.json()["session_id"], first.as_str());
+    }
+}
+
+#[tokio::test]
+async fn values_past_the_sixty_second_of_a_kind_are_found_exactly() {
+    for db in databases().await {
+        let (store, _, key) = store_with_key(&db).await;
+        let app = app(store);
+        // 70 agents and 70 tools: the last ones share one bit on the session row.
+        let runs: Vec<Value> = (0..70)
+            .map(|i| {
+                json!({"id": format!("r{i}"), "session_id": format!("s{i:02}"),
+                       "started_at": at(i as f64), "duration_ms": 1000,
+                       "agent_name": format!("agent_{i:02}"), "model": "m",
+                       "tools_called": [format!("tool_{i:02}"), format!("tool_{:02}", (i + 1) % 70)]})
+            })
+            .collect();
+        let r = post_json(&app, "/api/v1/runs", Some(&key), &json!({ "runs": runs })).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let list = |query: String| {
+            let app = app.clone();
+            async move {
+                let r = get(
+                    &app,
+                    &format!("/api/v1/observability/sessions/?{query}&limit=100"),
+                )
+                .await;
+                assert_eq!(r.status, 200, "{query}: {}", r.text());
+                r.json()
+            }
+        };
+        let set = |ids: &[usize]| -> BTreeSet<String> {
+            ids.iter().map(|i| format!("s{i:02}")).collect()
+        };
+        for i in [0usize, 5, 61, 62, 63, 66, 69] {
+            let page = list(format!("tool=tool_{i:02}")).await;
+            assert_eq!(
+                session_ids(&page),
+                set(&[i, (i + 69) % 70]),
+                "{}: tool {i}",
+                db.backend
+            );
+            let page = list(format!("agent=agent_{i:02}")).await;
+            assert_eq!(session_ids(&page), set(&[i]), "{}: agent {i}", db.backend);
+        }
+        // `q` matching values on both sides of the boundary.
+        let page = list("q=tool_6".into()).await;
+        let want: Vec<usize> = (59..70).collect();
+        assert_eq!(session_ids(&page), set(&want), "{}", db.backend);
+        assert_eq!(page["count"], 11);
+        let page = list("q=ol_0&status=error".into()).await;
+        assert_eq!(page["count"], 0);
+        assert_eq!(list("tool=tool_70".into()).await["count"], 0);
+    }
+}
+
+/// Migrations of one backend up to `version`.
+async fn migrate_to(db: &TestDb, version: i64) {
+    use std::borrow::Cow;
+    sqlx::any::install_default_drivers();
+    let all = if db.backend == "sqlite" {
+        sqlx::migrate!("migrations/sqlite")
+    } else {
+        sqlx::migrate!("migrations/postgres")
+    };
+    let up_to = sqlx::migrate::Migrator {
+        migrations: Cow::Owned(
+            all.iter()
+                .filter(|m| m.version <= version)
+                .cloned()
+                .collect(),
+        ),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    let url = if db.backend == "sqlite" {
+        format!("{}?mode=rwc", db.url)
+    } else {
+        db.url.clone()
+    };
+    let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+    up_to.run(&pool).await.expect("migrate");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn sessions_stored_before_the_search_structures_are_found_after_migrating() {
+    for db in databases().await {
+        // A database as the first schema left it, with data in it …
+        migrate_to(&db, 1).await;
+        let seeds = seeds();
+        {
+            let store = {
+                // Opening the store would migrate: write the old rows through a plain pool.
+                let url = if db.backend == "sqlite" {
+                    format!("{}?mode=rwc", db.url)
+                } else {
+                    db.url.clone()
+                };
+                sqlx::AnyPool::connect(&url).await.expect("connect")
+            };
+            for (n, s) in seeds.iter().enumerate() {
+                let id = n as i64 + 1;
+                let first = (s.first_run() * 60e6) as i64;
+                let last = (s.last_activity() * 60e6) as i64;
+                sqlx::query(
+                    "INSERT INTO sessions (id, project_id, public_id, kind, run_count, first_run, \
+                     last_activity, total_cost, error_count) VALUES ($1, 1, $2, 'explicit', $3, $4, $5, $6, $7)",
+                )
+                .bind(id)
+                .bind(s.id.clone())
+                .bind(s.runs.len() as i64)
+                .bind(first)
+                .bind(last)
+                .bind(s.cost_micros() * 1000)
+                .bind(s.runs.iter().filter(|r| r.error).count() as i64)
+                .execute(&store)
+                .await
+                .expect("insert session");
+                let mut facets: BTreeSet<(i64, &str)> = BTreeSet::new();
+                for r in &s.runs {
+                    facets.insert((0, r.agent));
+                    facets.insert((1, r.model));
+                    facets.extend(r.tools.iter().map(|t| (2, *t)));
+                    facets.extend(r.user.map(|u| (3, u)));
+                }
+                for (kind, value) in facets {
+                    sqlx::query(
+                        "INSERT INTO session_facets (session_id, kind, value, runs, project_id) \
+                         VALUES ($1, $2, $3, 1, 1)",
+                    )
+                    .bind(id)
+                    .bind(kind)
+                    .bind(value)
+                    .execute(&store)
+                    .await
+                    .expect("insert facet");
+                }
+            }
+            store.close().await;
+        }
+        // … is migrated when the server opens it.
+        let store = open(&db).await;
+        let app = app(store);
+        type Case = (&'static str, Box<dyn Fn(&Seed) -> bool>);
+        let cases: Vec<Case> = vec![
+            (
+                "search=alpha-0",
+                Box::new(|s: &Seed| contains_ci(&s.id, "alpha-0")),
+            ),
+            (
+                "search=0%25_",
+                Box::new(|s: &Seed| contains_ci(&s.id, "0%_")),
+            ),
+            ("search=ha", Box::new(|s: &Seed| contains_ci(&s.id, "ha"))),
+            ("q=sql", Box::new(|s: &Seed| q_matches(s, "sql"))),
+            ("q=4o-mini", Box::new(|s: &Seed| q_matches(s, "4o-mini"))),
+            (
+                "model=gpt-4o",
+                Box::new(|s: &Seed| s.has(|r| r.model == "gpt-4o")),
+            ),
+            (
+                "tool=search",
+                Box::new(|s: &Seed| s.has(|r| r.tools.contains(&"search"))),
+            ),
+            (
+                "agent=Reviewer",
+                Box::new(|s: &Seed| s.has(|r| r.agent == "Reviewer")),
+            ),
+            ("status=error", Box::new(|s: &Seed| s.has(|r| r.error))),
+        ];
+        for (query, filter) in &cases {
+            let r = get(
+                &app,
+                &format!("/api/v1/observability/sessions/?{query}&sort=-total_cost&limit=100"),
+            )
+            .await;
+            assert_eq!(r.status, 200, "{query}: {}", r.text());
+            let want = expected(&seeds, filter.as_ref(), "-total_cost");
+            assert!(!want.is_empty(), "{query} should match something");
+            assert_eq!(ids(&r.json()), want, "{}: {query}", db.backend);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_agent_list_holds_exactly_the_agents_in_use() {
+    for db in databases().await {
+        let (store, owner, key) = store_with_key(&db).await;
+        let app = app(store.clone());
+        let run = |id: &str, session: &str, agent: &str| json!({"id": id, "session_id": session, "started_at": at(1.0), "agent_name": agent});
+        let r = post_json(
+            &app,
+            "/api/v1/runs",
+            Some(&key),
+            &json!({"runs": [run("a", "s1", "writer"), run("b", "s2", "planner"),
+                             run("c", "s2", "Reviewer")]}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let agents = store.list_agents(owner.project_id).await.unwrap();
+        assert_eq!(agents, ["Reviewer", "planner", "writer"], "{}", db.backend);
+        // The only run of `planner` now names another agent: it leaves the list (and filter).
+        let r = post_json(
+            &app,
+            "/api/v1/runs",
+            Some(&key),
+            &json!({"runs": [run("b", "s2", "writer")]}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let agents = store.list_agents(owner.project_id).await.unwrap();
+        assert_eq!(agents, ["Reviewer", "writer"], "{}", db.backend);
+        let page = get(&app, "/api/v1/observability/sessions/?agent=planner")
+            .await
+            .json();
+        assert_eq!(page["count"], 0, "{}", db.backend);
+        let page = get(
+            &app,
+            "/api/v1/observability/sessions/?agent=writer&sort=session_id",
+        )
+        .await
+        .json();
+        assert_eq!(ids(&page), ["s1", "s2"], "{}", db.backend);
+        // Another project's agents are not listed.
+        assert!(store
+            .list_agents(owner.project_id + 1)
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

@@ -12,10 +12,10 @@ use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 
-/// The exporter's HTTP transport: one blocking HTTP/1.1 request per export over std's TCP.
+/// The exporter's HTTP transport: one blocking request per export (`common::http_request`).
 /// The SDK's bundled reqwest client would pull a second feature set of hyper, tower and
 /// tower-http into the test build, and `cargo leptos build` would then recompile the server's
-/// whole dependency tree instead of reusing this one (see README, "CI time").
+/// whole dependency tree instead of reusing this one.
 #[derive(Debug)]
 struct PlainHttp;
 
@@ -25,39 +25,31 @@ impl opentelemetry_http::HttpClient for PlainHttp {
         &self,
         request: http::Request<bytes::Bytes>,
     ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
-        use std::io::{Read, Write};
-        let uri = request.uri();
-        let host = uri.authority().ok_or("no host")?.as_str();
-        let mut stream = std::net::TcpStream::connect(host)?;
-        stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
-        let mut head = format!(
-            "{} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            request.method(),
-            uri.path(),
-            request.body().len()
-        );
-        for (name, value) in request.headers() {
-            head.push_str(&format!("{name}: {}\r\n", value.to_str()?));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(request.body())?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw)?;
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or("no header end")?;
-        let status: u16 = std::str::from_utf8(&raw[..split])?
-            .split(' ')
-            .nth(1)
-            .ok_or("no status")?
+        let addr = request
+            .uri()
+            .authority()
+            .ok_or("no host")?
+            .as_str()
             .parse()?;
-        // `Connection: close` and no chunked bodies from Threadline's OTLP endpoint: the rest
-        // of the stream is the body.
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .map(|(n, v)| Ok((n.to_string(), v.to_str()?.to_string())))
+            .collect::<Result<_, http::header::ToStrError>>()?;
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let (status, body) = http_request(
+            addr,
+            request.method().as_str(),
+            request.uri().path(),
+            &headers,
+            request.body(),
+        )?;
         Ok(http::Response::builder()
             .status(status)
-            .body(bytes::Bytes::copy_from_slice(&raw[split + 4..]))?)
+            .body(bytes::Bytes::from(body))?)
     }
 }
 

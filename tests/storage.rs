@@ -10,65 +10,10 @@ use proptest::prelude::*;
 use threadline::db::keys::KeyOwner;
 use threadline::db::Store;
 use threadline::ingest::native::{parse_batch, NativeRun};
-use threadline::model::{ListQuery, Sort, SortKey};
+use threadline::model::ListQuery;
 
 fn runs(json: serde_json::Value) -> Vec<NativeRun> {
     parse_batch(json.to_string().as_bytes(), None, 1000).expect("valid batch")
-}
-
-/// Every session of a project: (public id if explicit, kind, run ids, aggregates), comparable
-/// across datasets whose automatic ids differ.
-type Snapshot = BTreeSet<(Option<String>, String, Vec<String>, String)>;
-
-async fn snapshot(store: &Store, project: i64) -> Snapshot {
-    let mut out = BTreeSet::new();
-    let mut offset = 0;
-    loop {
-        let q = ListQuery {
-            sort: Sort {
-                key: SortKey::SessionId,
-                descending: false,
-            },
-            limit: 100,
-            offset,
-            ..Default::default()
-        };
-        let page = store.list_sessions(project, &q).await.unwrap();
-        for s in &page.results {
-            let d = store
-                .session_detail(project, &s.session_id, 100_000, 0)
-                .await
-                .unwrap()
-                .unwrap();
-            let ids: Vec<String> = d.runs.iter().map(|r| r.id.clone()).collect();
-            let a = &d.aggregates;
-            let agg =
-                format!(
-                "runs={} first={} last={} dur={} cost={:.9} tok={} in={} out={} saved={} err={} \
-                 agents={:?} models={:?} tools={:?} users={:?} gw={} ovh={:?}",
-                a.run_count, a.first_run, a.last_activity, a.total_duration, a.total_cost,
-                a.total_tokens, a.input_tokens, a.output_tokens, a.tokens_saved, a.error_count,
-                sorted(&a.agents), sorted(&a.models), sorted(&a.tools), sorted(&a.users),
-                a.gateway_runs, a.avg_overhead_pct.map(|x| (x * 1e6).round())
-            );
-            // Cross-check the list row against the detail.
-            assert_eq!(s.run_count, a.run_count);
-            assert_eq!(s.total_tokens, a.total_tokens);
-            let public = (d.grouping == "explicit").then(|| d.session_id.clone());
-            out.insert((public, d.grouping.clone(), ids, agg));
-        }
-        offset += 100;
-        if offset >= page.count {
-            break;
-        }
-    }
-    out
-}
-
-fn sorted(v: &[String]) -> Vec<String> {
-    let mut v = v.to_vec();
-    v.sort();
-    v
 }
 
 #[tokio::test]

@@ -19,14 +19,13 @@ pub async fn get_session(
     runs_offset: i64,
     runs_limit: i64,
 ) -> Result<Option<SessionDetail>, ServerFnError> {
-    use crate::db::DEFAULT_PROJECT_ID;
-
+    let project = super::access()?.project_id;
     let state = super::app_state()?;
     let limit = runs_limit.clamp(1, MAX_RUNS_PER_CALL);
     let offset = runs_offset.max(0);
     let detail = state
         .store
-        .session_detail(DEFAULT_PROJECT_ID, &id, limit, offset)
+        .session_detail(project, &id, limit, offset)
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "loading a session failed");
@@ -43,12 +42,11 @@ pub async fn get_session(
 /// A trace's run (when one is stored) and its spans.
 #[server(endpoint = "get_trace")]
 pub async fn get_trace(trace_id: String) -> Result<Option<TraceDetail>, ServerFnError> {
-    use crate::db::DEFAULT_PROJECT_ID;
-
+    let project = super::access()?.project_id;
     let state = super::app_state()?;
     state
         .store
-        .trace_detail(DEFAULT_PROJECT_ID, &trace_id)
+        .trace_detail(project, &trace_id)
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "loading a trace failed");

@@ -12,9 +12,9 @@ use crate::model::SessionPage;
 /// JSON input: the default URL encoding cannot carry a list of pairs.
 #[server(input = Json, endpoint = "list_sessions")]
 pub async fn list_sessions(params: Vec<(String, String)>) -> Result<SessionPage, ServerFnError> {
-    use crate::db::DEFAULT_PROJECT_ID;
     use crate::model::query::parse_list_params;
 
+    let project = super::access()?.project_id;
     let now_us = chrono::Utc::now().timestamp_micros();
     let query = parse_list_params(&params, now_us).map_err(|err| {
         // The client's mistake, not the server's: a 400 (for the page being rendered too), and
@@ -27,7 +27,7 @@ pub async fn list_sessions(params: Vec<(String, String)>) -> Result<SessionPage,
     let state = super::app_state()?;
     state
         .store
-        .list_sessions(DEFAULT_PROJECT_ID, &query)
+        .list_sessions(project, &query)
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "listing sessions failed");
@@ -38,17 +38,12 @@ pub async fn list_sessions(params: Vec<(String, String)>) -> Result<SessionPage,
 /// The project's agent names, for the agent filter.
 #[server(endpoint = "list_agents")]
 pub async fn list_agents() -> Result<Vec<String>, ServerFnError> {
-    use crate::db::DEFAULT_PROJECT_ID;
-
+    let project = super::access()?.project_id;
     let state = super::app_state()?;
-    state
-        .store
-        .list_agents(DEFAULT_PROJECT_ID)
-        .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "listing agents failed");
-            ServerFnError::new("Agents could not be loaded.")
-        })
+    state.store.list_agents(project).await.map_err(|err| {
+        tracing::error!(error = %err, "listing agents failed");
+        ServerFnError::new("Agents could not be loaded.")
+    })
 }
 
 /// The message to show for a failed server function call: the server's own text when it sent

@@ -26,7 +26,8 @@ use tower::ServiceExt;
 
 use super::ceiling::{self, CeilingResult};
 use super::data::{self, Dataset};
-use super::report::{self, Machine, Phase, Report, Sample, Section};
+use super::machine::{load_average, Machine};
+use super::report::{self, Phase, Report, Sample, Section};
 use crate::db::{Backend, Store};
 use crate::server::config::{parse_duration, Limits};
 use crate::server::state::AppState;
@@ -90,6 +91,37 @@ impl IngestArgs {
 const GAP: Duration = Duration::from_micros(data::GAP_US as u64);
 
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
+    let mut machine = Machine::detect();
+    let measured = measure(&args, true).await?;
+    machine.load_end = load_average();
+    if let Some(path) = &args.csv {
+        write_csv(path, &measured.sections)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let report = Report {
+        machine,
+        native: &measured.native,
+        otlp: &measured.otlp,
+        concurrency: args.concurrency,
+        sections: measured.sections,
+        decoding: measured.decoding,
+    };
+    println!("{}", report::render(&report));
+    Ok(())
+}
+
+/// What the ingestion benchmark measured, for its own table or for the full SPEC §9 table.
+pub struct Measured {
+    pub native: Arc<Dataset>,
+    pub otlp: Arc<Dataset>,
+    /// One per backend: native runs, OTLP spans, then (with the ceiling) the two ceilings.
+    pub sections: Vec<Section>,
+    pub decoding: Decoding,
+}
+
+/// Runs the ingestion benchmark on every backend asked for; `ceiling` adds the raw-insert
+/// ceiling after each backend's two phases.
+pub async fn measure(args: &IngestArgs, ceiling: bool) -> anyhow::Result<Measured> {
     let (runs, spans) = args.sizes();
     let limits = Limits::default();
     anyhow::ensure!(
@@ -111,8 +143,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         anyhow::bail!("--skip-sqlite needs --postgres-url (or THREADLINE_BENCH_POSTGRES_URL)");
     }
 
-    let mut machine = Machine::detect();
-    eprintln!("generating the dataset ({runs} runs, about {spans} spans)…");
+    eprintln!("generating the ingestion dataset ({runs} runs, about {spans} spans)…");
     let t = Instant::now();
     let seed = args.seed;
     let (batch, per_request) = (args.batch, args.spans_per_request);
@@ -126,36 +157,28 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     let mut sections = Vec::new();
     if !args.skip_sqlite {
         let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
-        sections.push(bench_backend(&Target::Sqlite(dir), &native, &otlp, &args).await?);
+        sections.push(bench_backend(&Target::Sqlite(dir), &native, &otlp, args, ceiling).await?);
     }
     if let Some(url) = args.postgres_url.clone().filter(|u| !u.is_empty()) {
-        sections.push(bench_backend(&Target::Postgres(url), &native, &otlp, &args).await?);
+        sections.push(bench_backend(&Target::Postgres(url), &native, &otlp, args, ceiling).await?);
     }
-    machine.load_end = report::load_average();
-    if let Some(path) = &args.csv {
-        write_csv(path, &sections).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    let report = Report {
-        machine,
-        native: &native,
-        otlp: &otlp,
-        concurrency: args.concurrency,
+    Ok(Measured {
+        native,
+        otlp,
         sections,
         decoding,
-    };
-    println!("{}", report::render(&report));
-    Ok(())
+    })
 }
 
 /// Where a backend's fresh database lives.
-enum Target {
+pub(super) enum Target {
     Sqlite(PathBuf),
     Postgres(String),
 }
 
 /// A database created for this run, removed afterwards unless `--keep`.
-struct FreshDb {
-    url: String,
+pub(super) struct FreshDb {
+    pub(super) url: String,
     cleanup: Cleanup,
 }
 
@@ -173,7 +196,7 @@ fn unique_suffix() -> String {
 }
 
 impl FreshDb {
-    async fn create(target: &Target) -> anyhow::Result<FreshDb> {
+    pub(super) async fn create(target: &Target) -> anyhow::Result<FreshDb> {
         match target {
             Target::Sqlite(dir) => {
                 let dir = dir.join(format!("threadline-bench-{}", unique_suffix()));
@@ -187,23 +210,14 @@ impl FreshDb {
             }
             Target::Postgres(admin_url) => {
                 let name = format!("threadline_bench_{}", unique_suffix());
-                let mut conn = sqlx::PgConnection::connect(admin_url)
-                    .await
-                    .with_context(|| {
-                        format!("cannot connect to PostgreSQL at {}", redact(admin_url))
-                    })?;
+                let mut conn = admin_connect(admin_url).await?;
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
                     .await
                     .context("cannot create the benchmark database")?;
                 let _ = conn.close().await;
-                let (base, query) = match admin_url.split_once('?') {
-                    Some((b, q)) => (b, format!("?{q}")),
-                    None => (admin_url.as_str(), String::new()),
-                };
-                let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
                 Ok(FreshDb {
-                    url: format!("{base}/{name}{query}"),
+                    url: database_url(admin_url, &name),
                     cleanup: Cleanup::Database {
                         admin_url: admin_url.clone(),
                         name,
@@ -213,7 +227,7 @@ impl FreshDb {
         }
     }
 
-    async fn remove(self, keep: bool) {
+    pub(super) async fn remove(self, keep: bool) {
         if keep {
             eprintln!("kept the benchmark database: {}", redact(&self.url));
             return;
@@ -226,22 +240,47 @@ impl FreshDb {
             }
             Cleanup::Database { admin_url, name } => {
                 let dropped = async {
-                    let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
+                    let mut conn = admin_connect(&admin_url).await?;
                     sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
                         .execute(&mut conn)
                         .await?;
-                    conn.close().await
+                    conn.close().await?;
+                    anyhow::Ok(())
                 };
                 if let Err(e) = dropped.await {
-                    eprintln!("warning: could not drop the benchmark database {name}: {e}");
+                    eprintln!("warning: could not drop the benchmark database {name}: {e:#}");
                 }
             }
         }
     }
 }
 
+/// A connection to the PostgreSQL server of `admin_url` for creating and dropping databases,
+/// without sqlx's slow-statement warnings (dropping a database takes seconds).
+pub(super) async fn admin_connect(admin_url: &str) -> anyhow::Result<sqlx::PgConnection> {
+    use sqlx::ConnectOptions;
+    let options: sqlx::postgres::PgConnectOptions = admin_url
+        .parse()
+        .with_context(|| format!("not a PostgreSQL URL: {}", redact(admin_url)))?;
+    options
+        .disable_statement_logging()
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(admin_url)))
+}
+
+/// The URL of database `name` on the server of `admin_url` (same user, host and options).
+pub(super) fn database_url(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin_url, String::new()),
+    };
+    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+    format!("{base}/{name}{query}")
+}
+
 /// A URL without its password, for printing.
-fn redact(url: &str) -> String {
+pub(super) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
@@ -259,9 +298,10 @@ async fn bench_backend(
     native: &Arc<Dataset>,
     otlp: &Arc<Dataset>,
     args: &IngestArgs,
+    ceiling: bool,
 ) -> anyhow::Result<Section> {
     let fresh = FreshDb::create(target).await?;
-    let result = bench_store(&fresh.url, native, otlp, args).await;
+    let result = bench_store(&fresh.url, native, otlp, args, ceiling).await;
     fresh.remove(args.keep).await;
     result
 }
@@ -271,6 +311,7 @@ async fn bench_store(
     native: &Arc<Dataset>,
     otlp: &Arc<Dataset>,
     args: &IngestArgs,
+    ceiling: bool,
 ) -> anyhow::Result<Section> {
     let store = Store::open(url, GAP)
         .await
@@ -307,18 +348,21 @@ async fn bench_store(
     let trace_runs = count(&store, "SELECT COUNT(*) FROM runs").await? - stored_runs;
     let trace_sessions = count(&store, "SELECT COUNT(*) FROM sessions").await? - sessions;
 
-    eprintln!("ceiling: plain INSERTs of the same rows…");
-    let deadline = Instant::now() + args.max_duration;
-    let (ceiling_runs, ceiling_spans) = ceiling::measure(&store, native, otlp, deadline).await?;
+    let mut phases = vec![
+        native_phase.into_phase("native runs", "runs", Some(50_000.0)),
+        otlp_phase.into_phase("OTLP spans (protobuf)", "spans", Some(100_000.0)),
+    ];
+    if ceiling {
+        eprintln!("ceiling: plain INSERTs of the same rows…");
+        let deadline = Instant::now() + args.max_duration;
+        let (runs, spans) = ceiling::measure(&store, native, otlp, deadline).await?;
+        phases.push(ceiling_phase("ceiling: INSERT runs rows", runs));
+        phases.push(ceiling_phase("ceiling: INSERT spans rows", spans));
+    }
     store.close().await;
     Ok(Section {
         backend,
-        phases: vec![
-            native_phase.into_phase("native runs", "runs", Some(50_000.0)),
-            otlp_phase.into_phase("OTLP spans (protobuf)", "spans", Some(100_000.0)),
-            ceiling_phase("ceiling: INSERT runs rows", ceiling_runs),
-            ceiling_phase("ceiling: INSERT spans rows", ceiling_spans),
-        ],
+        phases,
         stored: format!(
             "{} runs in {} sessions from native batches; {} spans making {} runs in {} sessions \
              from OTLP",
@@ -372,7 +416,7 @@ fn ceiling_phase(what: &str, r: CeilingResult) -> Phase {
     }
 }
 
-async fn describe_backend(store: &Store, url: &str) -> anyhow::Result<String> {
+pub(super) async fn describe_backend(store: &Store, url: &str) -> anyhow::Result<String> {
     let text = |sql: &'static str| async move {
         let row = sqlx::query(sql).fetch_one(&store.pool).await?;
         anyhow::Ok(row.try_get::<String, _>(0)?)
@@ -409,7 +453,7 @@ async fn create_keys(store: &Store, names: &[String]) -> anyhow::Result<Arc<Vec<
     Ok(Arc::new(out))
 }
 
-async fn count(store: &Store, sql: &str) -> anyhow::Result<i64> {
+pub(super) async fn count(store: &Store, sql: &str) -> anyhow::Result<i64> {
     Ok(sqlx::query(sql).fetch_one(&store.pool).await?.try_get(0)?)
 }
 

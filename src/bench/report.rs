@@ -6,50 +6,7 @@ use std::time::Duration;
 
 use super::data::Dataset;
 use super::ingest::Decoding;
-
-/// The machine the figures come from.
-pub struct Machine {
-    pub cores: usize,
-    pub memory: Option<u64>,
-    pub cpu: Option<String>,
-    /// 1-minute load average when the benchmark started and when it ended: other work on the
-    /// machine skews the figures.
-    pub load_start: Option<String>,
-    pub load_end: Option<String>,
-}
-
-/// The 1-minute load average.
-pub fn load_average() -> Option<String> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    text.split_whitespace().next().map(str::to_string)
-}
-
-impl Machine {
-    pub fn detect() -> Machine {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let memory = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024);
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find(|l| l.starts_with("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_string());
-        Machine {
-            cores,
-            memory,
-            cpu,
-            load_start: load_average(),
-            load_end: None,
-        }
-    }
-}
+use super::machine::Machine;
 
 /// One request of a phase.
 #[derive(Clone, Copy, Debug)]
@@ -87,7 +44,7 @@ pub struct Phase {
 }
 
 impl Phase {
-    fn rate(&self) -> f64 {
+    pub fn rate(&self) -> f64 {
         self.items as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
@@ -108,15 +65,10 @@ impl Phase {
         Some((first as f64 / secs, (self.items - first) as f64 / secs))
     }
 
-    /// Nearest-rank percentile in milliseconds.
-    fn percentile(&self, p: f64) -> Option<f64> {
-        if self.samples.is_empty() {
-            return None;
-        }
-        let mut sorted: Vec<Duration> = self.samples.iter().map(Sample::latency).collect();
-        sorted.sort_unstable();
-        let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-        Some(sorted[rank.min(sorted.len()) - 1].as_secs_f64() * 1000.0)
+    /// Nearest-rank percentile of the request latencies, in milliseconds.
+    pub fn percentile(&self, p: f64) -> Option<f64> {
+        let latencies: Vec<Duration> = self.samples.iter().map(Sample::latency).collect();
+        super::stats::percentile_ms(&latencies, p)
     }
 }
 
@@ -147,8 +99,55 @@ fn mib(bytes: usize) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn short_backend(backend: &str) -> String {
+pub fn short_backend(backend: &str) -> String {
     backend.split(" (").next().unwrap_or(backend).to_string()
+}
+
+/// A Markdown table padded to line up in a terminal; `numeric` columns are right-aligned.
+pub fn table(header: &[&str], numeric: &[bool], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .filter_map(|row| row.get(i))
+                .map(|cell| cell.chars().count())
+                .chain([header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let right = |i: usize| numeric.get(i).copied().unwrap_or(false);
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let parts: Vec<String> = cells
+            .enumerate()
+            .map(|(i, c)| {
+                let pad = " ".repeat(widths[i].saturating_sub(c.chars().count()));
+                if right(i) {
+                    format!("{pad}{c}")
+                } else {
+                    format!("{c}{pad}")
+                }
+            })
+            .collect();
+        format!("| {} |\n", parts.join(" | "))
+    };
+    let mut o = line(&mut header.iter().copied());
+    let rule: Vec<String> = widths
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if right(i) {
+                format!("{}:", "-".repeat(w + 1))
+            } else {
+                "-".repeat(w + 2)
+            }
+        })
+        .collect();
+    o.push_str(&format!("|{}|\n", rule.join("|")));
+    for row in rows {
+        let mut cells = (0..header.len()).map(|i| row.get(i).map(String::as_str).unwrap_or(""));
+        o.push_str(&line(&mut cells));
+    }
+    o
 }
 
 pub fn render(r: &Report<'_>) -> String {
@@ -164,28 +163,8 @@ pub fn render(r: &Report<'_>) -> String {
         "Threadline ingestion benchmark (threadline {}, {profile} build)",
         env!("CARGO_PKG_VERSION")
     );
-    let _ = writeln!(
-        o,
-        "machine:  {} cores{}, {} RAM, {} {}",
-        r.machine.cores,
-        r.machine
-            .cpu
-            .as_ref()
-            .map(|c| format!(" ({c})"))
-            .unwrap_or_default(),
-        r.machine
-            .memory
-            .map(|m| format!("{:.1} GiB", m as f64 / (1u64 << 30) as f64))
-            .unwrap_or("unknown".into()),
-        std::env::consts::OS,
-        std::env::consts::ARCH,
-    );
-    let _ = writeln!(
-        o,
-        "load:     1-minute load average {} at start, {} at end",
-        r.machine.load_start.as_deref().unwrap_or("?"),
-        r.machine.load_end.as_deref().unwrap_or("?"),
-    );
+    let _ = writeln!(o, "machine:  {}", r.machine.summary());
+    let _ = writeln!(o, "load:     {}", r.machine.load());
     for s in &r.sections {
         let _ = writeln!(o, "backend:  {}", s.backend);
     }
@@ -272,51 +251,11 @@ pub fn render(r: &Report<'_>) -> String {
             ]);
         }
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|row| row[i].chars().count())
-                .chain([header[i].chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
     let numeric = [
         false, false, true, true, true, true, true, true, false, false,
     ];
-    let line = |cells: Vec<&str>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let pad = widths[i].saturating_sub(c.chars().count());
-                if numeric[i] {
-                    format!("{}{c}", " ".repeat(pad))
-                } else {
-                    format!("{c}{}", " ".repeat(pad))
-                }
-            })
-            .collect();
-        format!("| {} |", parts.join(" | "))
-    };
-    let _ = writeln!(o, "{}", line(header.to_vec()));
-    let _ = writeln!(
-        o,
-        "|{}|",
-        widths
-            .iter()
-            .enumerate()
-            .map(|(i, w)| if numeric[i] {
-                format!("{}:", "-".repeat(w + 1))
-            } else {
-                "-".repeat(w + 2)
-            })
-            .collect::<Vec<_>>()
-            .join("|")
-    );
-    for row in &rows {
-        let _ = writeln!(o, "{}", line(row.iter().map(String::as_str).collect()));
-    }
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    o.push_str(&table(&header, &numeric, &rows));
     let _ = writeln!(o);
 
     for s in &r.sections {
@@ -406,7 +345,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles_are_nearest_rank() {
+    fn phase_percentiles_are_of_request_latencies() {
         let p = Phase {
             what: "x".into(),
             unit: "runs",
@@ -427,5 +366,20 @@ mod tests {
         };
         assert_eq!(p.percentile(50.0), Some(10.0));
         assert_eq!(p.percentile(95.0), Some(19.0));
+    }
+
+    #[test]
+    fn tables_pad_cells_and_right_align_numbers() {
+        let rows = vec![
+            vec!["SQLite".to_string(), "1,234".to_string()],
+            vec!["PostgreSQL".to_string(), "5".to_string()],
+        ];
+        assert_eq!(
+            table(&["backend", "n"], &[false, true], &rows),
+            "| backend    |     n |\n\
+             |------------|------:|\n\
+             | SQLite     | 1,234 |\n\
+             | PostgreSQL |     5 |\n"
+        );
     }
 }

@@ -135,6 +135,16 @@ impl Store {
         }))
     }
 
+    /// Every project as (id, name), by name: the dashboard's project switcher.
+    pub async fn list_projects(&self) -> Result<Vec<(i64, String)>> {
+        let rows = sqlx::query("SELECT id, name FROM projects ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
     /// The id of a key named `name` in the default project, created when missing. Used by the
     /// demo generator, which writes as a client would.
     pub async fn internal_key(&self, name: &str) -> Result<KeyOwner> {

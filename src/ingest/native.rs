@@ -4,7 +4,7 @@
 //! the batch is written only when the list is empty.
 
 use super::run::RunFields;
-use crate::sessionize::validate_session_id;
+use super::{json_size, ValueLimits};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -30,19 +30,33 @@ pub struct NativeRun {
 pub enum BatchError {
     /// Not JSON, or not `{"runs": [...]}`.
     Malformed(String),
+    /// More runs than one batch may hold (a 413 for the caller).
+    TooMany(String),
     /// Field problems, each located.
     Invalid(Vec<FieldError>),
 }
 
-/// Parses and validates a body. `header_session` is the `X-Session-Id` header.
+/// Parses and validates a body with the default value limits. `header_session` is the
+/// `X-Session-Id` header.
 pub fn parse_batch(
     body: &[u8],
     header_session: Option<&str>,
     max_runs: usize,
 ) -> Result<Vec<NativeRun>, BatchError> {
-    let value: Value = serde_json::from_slice(body)
+    parse_batch_with(body, header_session, max_runs, &ValueLimits::default())
+}
+
+/// [`parse_batch`] with the server's configured value limits.
+pub fn parse_batch_with(
+    body: &[u8],
+    header_session: Option<&str>,
+    max_runs: usize,
+    limits: &ValueLimits,
+) -> Result<Vec<NativeRun>, BatchError> {
+    let mut value: Value = serde_json::from_slice(body)
         .map_err(|e| BatchError::Malformed(format!("body is not valid JSON: {e}")))?;
-    let runs = match value.get("runs") {
+    // Text is moved out of the parsed document rather than copied: batches can be megabytes.
+    let runs = match value.get_mut("runs") {
         Some(Value::Array(runs)) => runs,
         Some(_) => return Err(BatchError::Malformed("`runs` must be an array".into())),
         None => {
@@ -57,14 +71,14 @@ pub fn parse_batch(
         ));
     }
     if runs.len() > max_runs {
-        return Err(BatchError::Malformed(format!(
+        return Err(BatchError::TooMany(format!(
             "`runs` holds {} runs; the limit per request is {max_runs}",
             runs.len()
         )));
     }
     let mut errors = Vec::new();
     if let Some(h) = header_session {
-        if let Err(e) = validate_session_id(h) {
+        if let Err(e) = limits.check_session_id(h) {
             errors.push(FieldError {
                 index: 0,
                 field: "X-Session-Id".into(),
@@ -73,10 +87,11 @@ pub fn parse_batch(
         }
     }
     let mut out = Vec::with_capacity(runs.len());
-    for (index, run) in runs.iter().enumerate() {
+    for (index, run) in runs.iter_mut().enumerate() {
         let mut v = Validator {
             index,
             errors: &mut errors,
+            limits,
         };
         if let Some(run) = v.run(run, header_session) {
             out.push(run);
@@ -92,6 +107,7 @@ pub fn parse_batch(
 struct Validator<'a> {
     index: usize,
     errors: &'a mut Vec<FieldError>,
+    limits: &'a ValueLimits,
 }
 
 impl Validator<'_> {
@@ -103,7 +119,7 @@ impl Validator<'_> {
         });
     }
 
-    fn run(&mut self, value: &Value, header_session: Option<&str>) -> Option<NativeRun> {
+    fn run(&mut self, value: &mut Value, header_session: Option<&str>) -> Option<NativeRun> {
         let Value::Object(obj) = value else {
             self.fail("", "each run must be a JSON object");
             return None;
@@ -113,7 +129,7 @@ impl Validator<'_> {
         let mut f = RunFields::default();
         match self.string(obj, "session_id", usize::MAX) {
             Some(s) => {
-                if let Err(e) = validate_session_id(&s) {
+                if let Err(e) = self.limits.check_session_id(&s) {
                     self.fail("session_id", e);
                 }
                 f.session_id = Some(s);
@@ -148,7 +164,7 @@ impl Validator<'_> {
             Some(Value::String(s)) if s == "error" => f.failed = Some(true),
             Some(_) => self.fail("status", "must be \"success\" or \"error\""),
         }
-        f.error = self.string(obj, "error", usize::MAX);
+        f.error = self.text(obj, "error");
         f.model = self.string(obj, "model", 256);
         f.routed = self.boolean(obj, "routed");
         f.input_tokens = self.count(obj, "input_tokens");
@@ -171,27 +187,43 @@ impl Validator<'_> {
             }
             f.trace_id = Some(t);
         }
-        f.input = self.string(obj, "input", usize::MAX);
-        f.output = self.string(obj, "output", usize::MAX);
-        match obj.get("attributes") {
+        f.input = self.text(obj, "input");
+        f.output = self.text(obj, "output");
+        match obj.get_mut("attributes") {
             None | Some(Value::Null) => {}
-            Some(Value::Object(m)) => f.attributes = Some(m.clone()),
+            Some(Value::Object(m)) => {
+                let mut too_large = Vec::new();
+                for (key, value) in m.iter() {
+                    if let Err(e) = self.limits.check_size(key.len() + json_size(value)) {
+                        too_large.push((format!("attributes.{}", short(key)), e));
+                    }
+                }
+                for (field, e) in too_large {
+                    self.fail(&field, e);
+                }
+                f.attributes = Some(std::mem::take(m));
+            }
             Some(_) => self.fail("attributes", "must be an object"),
         }
         if let Some(m) = &f.model {
             f.models = vec![m.clone()];
         }
+        let mut id = id;
+        if let Some(id) = &mut id {
+            super::scrub_nul(id);
+        }
+        f.scrub_nul();
         (self.errors.len() == before).then_some(NativeRun { id, fields: f })
     }
 
-    fn string(&mut self, obj: &Map<String, Value>, field: &str, max: usize) -> Option<String> {
-        match obj.get(field) {
+    fn string(&mut self, obj: &mut Map<String, Value>, field: &str, max: usize) -> Option<String> {
+        match obj.get_mut(field) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => {
-                if s.chars().count() > max {
+                if max != usize::MAX && s.chars().count() > max {
                     self.fail(field, format!("longer than {max} characters"));
                 }
-                Some(s.clone())
+                Some(std::mem::take(s))
             }
             Some(_) => {
                 self.fail(field, "must be a string");
@@ -200,7 +232,16 @@ impl Validator<'_> {
         }
     }
 
-    fn time(&mut self, obj: &Map<String, Value>, field: &str) -> Option<i64> {
+    /// Free text (a message): any length up to the value limit, kept whole.
+    fn text(&mut self, obj: &mut Map<String, Value>, field: &str) -> Option<String> {
+        let s = self.string(obj, field, usize::MAX)?;
+        if let Err(e) = self.limits.check_size(s.len()) {
+            self.fail(field, e);
+        }
+        Some(s)
+    }
+
+    fn time(&mut self, obj: &mut Map<String, Value>, field: &str) -> Option<i64> {
         let text = self.string(obj, field, 64)?;
         match chrono::DateTime::parse_from_rfc3339(&text) {
             Ok(t) => Some(t.timestamp_micros()),
@@ -256,15 +297,15 @@ impl Validator<'_> {
         }
     }
 
-    fn strings(&mut self, obj: &Map<String, Value>, field: &str) -> Option<Vec<String>> {
-        match obj.get(field) {
+    fn strings(&mut self, obj: &mut Map<String, Value>, field: &str) -> Option<Vec<String>> {
+        match obj.get_mut(field) {
             None | Some(Value::Null) => None,
             Some(Value::Array(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
                     match item {
                         Value::String(s) if !s.is_empty() && s.chars().count() <= 256 => {
-                            out.push(s.clone())
+                            out.push(std::mem::take(s))
                         }
                         _ => {
                             self.fail(
@@ -320,6 +361,15 @@ impl Validator<'_> {
             Some(_) => self.fail("latency_ms", "must be an object of phase timings"),
         }
         out
+    }
+}
+
+/// A client-chosen name short enough to quote in an error.
+fn short(name: &str) -> String {
+    if name.chars().count() <= 64 {
+        name.to_string()
+    } else {
+        format!("{}…", name.chars().take(64).collect::<String>())
     }
 }
 
@@ -397,7 +447,7 @@ mod tests {
         let many = format!(r#"{{"runs":[{}]}}"#, ["{}"; 3].join(","));
         assert!(matches!(
             parse_batch(many.as_bytes(), None, 2),
-            Err(BatchError::Malformed(_))
+            Err(BatchError::TooMany(_))
         ));
     }
 
@@ -408,5 +458,54 @@ mod tests {
             panic!()
         };
         assert_eq!(errors.len(), 2);
+    }
+
+    #[test]
+    fn values_beyond_the_limits_are_located() {
+        let limits = ValueLimits {
+            max_value_bytes: 10,
+            max_session_id_chars: 3,
+        };
+        let body = r#"{"runs":[{"started_at":"2026-01-01T00:00:00Z","session_id":"abcd",
+            "input":"0123456789","output":"0123456789x","error":"e","attributes":{"k":"12345678","kk":"12345678"}}]}"#;
+        let Err(BatchError::Invalid(errors)) = parse_batch_with(body.as_bytes(), None, 10, &limits)
+        else {
+            panic!("expected errors")
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        // "k" + "\"12345678\"" is exactly 11 bytes: over; the input is exactly 10: fine.
+        assert_eq!(
+            fields,
+            ["session_id", "output", "attributes.k", "attributes.kk"]
+        );
+        assert!(errors[1].error.contains("limit is 10 bytes"), "{errors:?}");
+        let Err(BatchError::Invalid(errors)) = parse_batch_with(
+            br#"{"runs":[{"started_at":"2026-01-01T00:00:00Z"}]}"#,
+            Some("long"),
+            10,
+            &limits,
+        ) else {
+            panic!("expected errors")
+        };
+        assert_eq!(errors[0].field, "X-Session-Id");
+    }
+
+    #[test]
+    fn nul_is_replaced_in_text_and_refused_in_session_ids() {
+        let body = r#"{"runs":[{"id":"r\u0000","started_at":"2026-01-01T00:00:00Z","input":"a\u0000b",
+            "model":"m\u0000","tools_called":["t\u0000"],"attributes":{"k":"\u0000"}}]}"#;
+        let runs = parse(body).unwrap();
+        let f = &runs[0].fields;
+        assert_eq!(runs[0].id.as_deref(), Some("r\u{fffd}"));
+        assert_eq!(f.input.as_deref(), Some("a\u{fffd}b"));
+        assert_eq!(f.models, ["m\u{fffd}"]);
+        assert_eq!(
+            f.tools_called.as_deref(),
+            Some(&["t\u{fffd}".to_string()][..])
+        );
+        // JSON documents keep it (escaped when stored).
+        assert_eq!(f.attributes.as_ref().unwrap()["k"], "\u{0}");
+        let bad = r#"{"runs":[{"started_at":"2026-01-01T00:00:00Z","session_id":"a\u0000b"}]}"#;
+        assert!(matches!(parse(bad), Err(BatchError::Invalid(_))));
     }
 }

@@ -77,6 +77,33 @@ pub struct Run {
 }
 
 impl RunFields {
+    /// Every text field with NUL replaced (see [`super::scrub_nul`]).
+    pub fn scrub_nul(&mut self) {
+        let texts = [
+            &mut self.session_id,
+            &mut self.session_source,
+            &mut self.user_id,
+            &mut self.agent_name,
+            &mut self.workflow_name,
+            &mut self.error,
+            &mut self.model,
+            &mut self.trace_id,
+            &mut self.input,
+            &mut self.output,
+        ];
+        for text in texts.into_iter().flatten() {
+            super::scrub_nul(text);
+        }
+        let lists = [
+            Some(&mut self.models),
+            self.tools_forwarded.as_mut(),
+            self.tools_called.as_mut(),
+        ];
+        for list in lists.into_iter().flatten() {
+            list.iter_mut().for_each(super::scrub_nul);
+        }
+    }
+
     /// `self` (the native run) wins wherever it gives a value; `under` (span-derived) fills gaps.
     pub fn overlay(&self, under: &RunFields) -> RunFields {
         fn pick<T: Clone>(a: &Option<T>, b: &Option<T>) -> Option<T> {

@@ -132,6 +132,14 @@ pub fn parse_list_params(pairs: &[(String, String)], now_us: i64) -> Result<List
         offset: 0,
     };
 
+    // No stored text contains NUL (ingestion replaces it) and PostgreSQL refuses it in a query
+    // parameter: a filter holding one is a bad parameter, not a database error.
+    for key in ["search", "q", "agent", "model", "tool", "user"] {
+        if param(pairs, key).is_some_and(|v| v.contains('\0')) {
+            return Err(ParamError::new(key, "must not contain NUL characters"));
+        }
+    }
+
     let scope = match param(pairs, "scope") {
         None => Scope::Any,
         Some(name) => Scope::from_name(name.trim()).ok_or_else(|| {
@@ -195,7 +203,9 @@ pub fn parse_list_params(pairs: &[(String, String)], now_us: i64) -> Result<List
     if let Some(start) = param(pairs, "start") {
         query.start = Some(parse_time(start, false).ok_or_else(|| time_error("start", start))?);
     } else if let Some(range) = param(pairs, "range") {
-        query.start = parse_range(range)?.map(|span| now_us.saturating_sub(span));
+        // A range reaching before year 0 means everything there is; kept writable as a link.
+        query.start =
+            parse_range(range)?.map(|span| now_us.saturating_sub(span).max(*RFC3339_US.start()));
     }
     if let Some(end) = param(pairs, "end") {
         query.end = Some(parse_time(end, true).ok_or_else(|| time_error("end", end))?);
@@ -244,10 +254,20 @@ pub fn parse_range(value: &str) -> Result<Option<i64>, ParamError> {
         .ok_or_else(bad)
 }
 
+/// The times RFC 3339 can write, in epoch microseconds: 0000-01-01T00:00:00Z to
+/// 9999-12-31T23:59:59.999999Z.
+const RFC3339_US: std::ops::RangeInclusive<i64> = -62_167_219_200_000_000..=253_402_300_799_999_999;
+
 /// ISO 8601 / RFC 3339 to epoch microseconds. Accepts a full RFC 3339 time, a date and time
 /// without an offset (read as UTC) and a bare date: as a window's start that is the day's first
 /// microsecond, as its end the day's last, so `end=2026-02-07` includes all of that day.
+/// Years outside 0000–9999 are refused: RFC 3339 cannot write them, so links built from the
+/// query (`next`, [`ListQuery::to_pairs`]) could not carry them.
 pub fn parse_time(value: &str, end_of_day: bool) -> Option<i64> {
+    parse_any_time(value, end_of_day).filter(|us| RFC3339_US.contains(us))
+}
+
+fn parse_any_time(value: &str, end_of_day: bool) -> Option<i64> {
     let value = value.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Some(t.timestamp_micros());
@@ -864,6 +884,8 @@ mod tests {
             "07/02/2026",
             "1770458732",
             "2026-02-07T25:00:00Z",
+            "-026-01-01",
+            "+10000-01-01",
         ] {
             assert_eq!(error_param(&[("start", bad)]), "start", "{bad}");
             assert_eq!(error_param(&[("end", bad)]), "end", "{bad}");
@@ -880,6 +902,11 @@ mod tests {
         assert_eq!(start("15m"), Some(NOW - 15 * 60_000_000));
         assert_eq!(start("2w"), Some(NOW - 14 * 86_400_000_000));
         assert_eq!(start("all"), None);
+        // Before year 0 is everything, and stays a start a link can carry.
+        let q = parse(&[("range", "999999w")]).unwrap();
+        assert_eq!(q.start, Some(*RFC3339_US.start()));
+        let again = parse_query_string(to_query_string(&q.to_pairs()).trim_start_matches('?'));
+        assert_eq!(parse_list_params(&again, NOW), Ok(q));
         for (preset, _) in RANGE_PRESETS {
             assert!(parse(&[("range", preset)]).is_ok(), "{preset}");
         }

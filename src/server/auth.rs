@@ -1,10 +1,160 @@
-//! API-key authentication for ingestion and the read API.
+//! Who may see what: API keys, dashboard logins, and the guard in front of every route.
+//!
+//! Without authentication (loopback only, see [`decide`]) pages and reads are open and show the
+//! project chosen in the header. With it, every page, server function and read needs a signed-in
+//! user (session cookie) or an API key; pages send strangers to `/login`, APIs answer 401.
+//! Either way a request carrying an API key sees only that key's project, ingestion always needs
+//! a key, and state-changing requests from other sites are refused ([`cross_site`]).
+//!
+//! The guard resolves the caller once and leaves an [`Access`] in the request's extensions;
+//! REST handlers take it as an extractor and server functions read it from the request parts
+//! (`crate::api::access`), which also covers server functions called during server rendering.
 
-use axum::http::{header, HeaderMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::json;
 
 use super::error::ApiError;
 use super::state::AppState;
 use crate::db::keys::KeyOwner;
+use crate::db::users::User;
+use crate::db::{Store, DEFAULT_PROJECT_ID};
+
+/// `--auth`: when dashboard logins are required.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// Required as soon as one user exists (checked at start).
+    Auto,
+    /// Always required; the server refuses to start while no user exists.
+    On,
+    /// Never required; only loopback addresses are served.
+    Off,
+}
+
+/// Whether logins are required, from the mode, the listen address and the number of users;
+/// `Err` says what to configure instead. Without logins only loopback addresses are served.
+pub fn decide(mode: AuthMode, addr: SocketAddr, users: i64) -> Result<bool, String> {
+    let required = match mode {
+        AuthMode::On if users == 0 => {
+            return Err(
+                "authentication is on (--auth on / THREADLINE_AUTH=on) but no user \
+                        exists: create one with `threadline users create NAME`"
+                    .into(),
+            )
+        }
+        AuthMode::On => true,
+        AuthMode::Auto => users > 0,
+        AuthMode::Off => false,
+    };
+    if required || addr.ip().is_loopback() {
+        return Ok(required);
+    }
+    let how = match mode {
+        AuthMode::Off => "authentication is off (--auth off / THREADLINE_AUTH=off); drop that \
+                          setting and create a user with `threadline users create NAME`"
+            .to_string(),
+        _ => "no user exists, so anyone reaching the port would see everything; create one \
+              first with `threadline users create NAME` (logins are then required)"
+            .to_string(),
+    };
+    Err(format!(
+        "refusing to listen on {addr}: without authentication Threadline only serves loopback \
+         addresses. To serve {addr}, {how}. Or listen on 127.0.0.1:PORT. See README \"Security\"."
+    ))
+}
+
+/// How the server authenticates the dashboard, fixed at start.
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    /// Pages, server functions and reads need a signed-in user or an API key.
+    pub required: bool,
+    /// Cookies carry `Secure` and the `__Host-` name prefix: for browsers that reach Threadline
+    /// over HTTPS (a TLS-terminating proxy in front).
+    pub secure_cookies: bool,
+    /// How long a login lasts (absolute, not sliding).
+    pub login_ttl: Duration,
+}
+
+impl AuthSettings {
+    /// No logins: the loopback default.
+    pub fn open() -> AuthSettings {
+        AuthSettings {
+            required: false,
+            secure_cookies: false,
+            login_ttl: DEFAULT_LOGIN_TTL,
+        }
+    }
+
+    /// Logins required.
+    pub fn required() -> AuthSettings {
+        AuthSettings {
+            required: true,
+            ..AuthSettings::open()
+        }
+    }
+
+    pub fn session_cookie(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-threadline_session"
+        } else {
+            "threadline_session"
+        }
+    }
+
+    pub fn project_cookie(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-threadline_project"
+        } else {
+            "threadline_project"
+        }
+    }
+
+    /// A `Set-Cookie` value: whole site, invisible to scripts, not sent on cross-site
+    /// subrequests or form posts (Lax still sends it when following a link from elsewhere,
+    /// so shared links open signed in; cross-site writes are refused by [`cross_site`] too).
+    pub fn set_cookie(&self, name: &str, value: &str, max_age: Duration) -> HeaderValue {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        let text = format!(
+            "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            max_age.as_secs()
+        );
+        HeaderValue::from_str(&text).expect("cookie values are hex or digits")
+    }
+}
+
+pub const DEFAULT_LOGIN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Who a request comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Viewer {
+    /// Authentication is off (loopback): anyone who reaches the port.
+    Open,
+    /// A signed-in dashboard user.
+    User(User),
+    /// A valid API key: limited to its project.
+    Key(KeyOwner),
+}
+
+/// What the guard established for an admitted request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub viewer: Viewer,
+    /// The project this request reads: the key's, else the one chosen in the header.
+    pub project_id: i64,
+}
+
+/// The guard's state.
+#[derive(Clone)]
+pub struct Gate {
+    pub store: Store,
+    pub settings: Arc<AuthSettings>,
+}
 
 /// The bearer token of a request, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -23,19 +173,213 @@ pub async fn require_key(state: &AppState, headers: &HeaderMap) -> Result<KeyOwn
         .ok_or(ApiError::Unauthorized)
 }
 
-/// The project a read request sees: a presented key limits it to that key's project (and an
-/// invalid key is refused); without one, the default project (the server only listens on
-/// loopback without authentication).
-pub async fn read_project(state: &AppState, headers: &HeaderMap) -> Result<i64, ApiError> {
-    if bearer(headers).is_some() || headers.contains_key(header::AUTHORIZATION) {
-        return Ok(require_key(state, headers).await?.project_id);
+/// The value of cookie `name`, if the request has it.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().trim_matches('"'))
+}
+
+/// True for a browser request made by another site (login CSRF, forged form posts, forged
+/// server-function calls). Browsers say where a request comes from in `Sec-Fetch-Site` (all
+/// current ones) or `Origin`; a request with neither is not from a browser page and cannot
+/// ride on a victim's cookies. The host is compared with `Host` and, behind a proxy that
+/// rewrites it, `X-Forwarded-Host`.
+pub fn cross_site(headers: &HeaderMap, uri: &Uri) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.to_str(), Ok("same-origin") | Ok("none"));
     }
-    Ok(crate::db::DEFAULT_PROJECT_ID)
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return true;
+    };
+    let Some((_, authority)) = origin.split_once("://") else {
+        return true; // "null" and other opaque origins
+    };
+    let ours = [
+        headers.get(header::HOST).and_then(|h| h.to_str().ok()),
+        headers
+            .get("x-forwarded-host")
+            .and_then(|h| h.to_str().ok()),
+        uri.authority().map(|a| a.as_str()),
+    ];
+    !ours
+        .into_iter()
+        .flatten()
+        .any(|host| host.trim().eq_ignore_ascii_case(authority))
+}
+
+/// `next` if it is a path on this site, else `/`: the login form must never send a browser
+/// elsewhere (`//evil.example`, `https://…`, `/\evil.example` all fall back).
+pub fn safe_next(next: &str) -> &str {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control() || c.is_whitespace())
+        && !next.starts_with("/login");
+    if local {
+        next
+    } else {
+        "/"
+    }
+}
+
+/// The login page's address for a stranger who asked for `path_and_query`.
+pub fn login_href(path_and_query: &str) -> String {
+    if path_and_query == "/" {
+        "/login".into()
+    } else {
+        format!(
+            "/login?next={}",
+            crate::model::query::encode_component(path_and_query)
+        )
+    }
+}
+
+enum Kind {
+    /// Health, static files, ingestion (whose handlers require a key themselves).
+    Open,
+    /// `/login` and `/logout`: reachable signed out.
+    Login,
+    /// Server functions and the REST API: 401 JSON when not allowed.
+    Api,
+    /// Everything else renders a page: redirect to the login page when not allowed.
+    Page,
+}
+
+fn kind(path: &str) -> Kind {
+    match path {
+        "/healthz" | "/favicon.svg" | "/favicon.ico" | "/robots.txt" => Kind::Open,
+        "/api/v1/runs" | "/api/v1/runs/" | "/v1/traces" => Kind::Open,
+        "/login" | "/logout" => Kind::Login,
+        _ if path.starts_with("/pkg/") => Kind::Open,
+        _ if path.starts_with("/api/") => Kind::Api,
+        _ => Kind::Page,
+    }
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// 401 for an API call without a login or key.
+fn login_required() -> Response {
+    let mut response = json_error(
+        StatusCode::UNAUTHORIZED,
+        "authentication required: sign in at /login, or send `Authorization: Bearer <key>`",
+    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// Resolves the caller: `Ok(None)` is a stranger while logins are required.
+async fn viewer(gate: &Gate, headers: &HeaderMap) -> Result<Option<Viewer>, Response> {
+    if let Some(token) = bearer(headers) {
+        return match gate.store.verify_key(token).await {
+            Ok(Some(owner)) => Ok(Some(Viewer::Key(owner))),
+            Ok(None) => Err(ApiError::Unauthorized.into_response()),
+            Err(e) => Err(ApiError::from(e).into_response()),
+        };
+    }
+    if !gate.settings.required {
+        return Ok(Some(Viewer::Open));
+    }
+    let Some(token) = cookie(headers, gate.settings.session_cookie()) else {
+        return Ok(None);
+    };
+    match gate.store.login_user(token).await {
+        Ok(user) => Ok(user.map(Viewer::User)),
+        Err(e) => Err(ApiError::from(e).into_response()),
+    }
+}
+
+/// The middleware in front of every route (see the module documentation).
+pub async fn guard(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let kind = kind(&path);
+    if let Kind::Open = kind {
+        return next.run(request).await;
+    }
+    let safe_method = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    // A request with a key cannot be forged by another site (browsers do not add the header
+    // cross-site without CORS, which Threadline never grants); cookies and open loopback can.
+    if !safe_method
+        && !request.headers().contains_key(header::AUTHORIZATION)
+        && cross_site(request.headers(), request.uri())
+    {
+        tracing::warn!(path, "refused a cross-site request");
+        return json_error(StatusCode::FORBIDDEN, "cross-site request refused");
+    }
+    request.extensions_mut().insert(gate.settings.clone());
+    let viewer = match viewer(&gate, request.headers()).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    let Some(viewer) = viewer else {
+        return match kind {
+            Kind::Login => next.run(request).await,
+            Kind::Api => login_required(),
+            _ => {
+                let wanted = request
+                    .uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
+                Redirect::to(&login_href(wanted)).into_response()
+            }
+        };
+    };
+    if matches!(kind, Kind::Login) && path == "/login" && request.method() == Method::GET {
+        // Signed in already, or nothing to sign in to: straight on.
+        let next = crate::model::query::parse_query_string(request.uri().query().unwrap_or(""))
+            .into_iter()
+            .find(|(k, _)| k == "next")
+            .map(|(_, v)| v)
+            .unwrap_or_default();
+        return Redirect::to(safe_next(&next)).into_response();
+    }
+    let project_id = match &viewer {
+        Viewer::Key(owner) => owner.project_id,
+        _ => chosen_project(request.headers(), &gate.settings),
+    };
+    request
+        .extensions_mut()
+        .insert(Access { viewer, project_id });
+    next.run(request).await
+}
+
+/// The project picked in the header's switcher (a cookie), else the default one. The value is
+/// only a choice among projects every user may see; an id that names no project shows nothing.
+pub fn chosen_project(headers: &HeaderMap, settings: &AuthSettings) -> i64 {
+    cookie(headers, settings.project_cookie())
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|id| *id > 0)
+        .unwrap_or(DEFAULT_PROJECT_ID)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    }
 
     #[test]
     fn bearer_tokens_are_read_case_insensitively() {
@@ -44,5 +388,80 @@ mod tests {
         assert_eq!(bearer(&h), Some("tl_abc"));
         h.insert(header::AUTHORIZATION, "Basic xyz".parse().unwrap());
         assert_eq!(bearer(&h), None);
+    }
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let h = headers(&[("cookie", "a=1; threadline_session=abc"), ("cookie", "b=2")]);
+        assert_eq!(cookie(&h, "threadline_session"), Some("abc"));
+        assert_eq!(cookie(&h, "b"), Some("2"));
+        assert_eq!(cookie(&h, "threadline"), None);
+    }
+
+    #[test]
+    fn cross_site_requests_are_told_apart() {
+        let uri: Uri = "/api/list_sessions".parse().unwrap();
+        let same = headers(&[
+            ("host", "dash.example:3000"),
+            ("origin", "https://dash.example:3000"),
+        ]);
+        assert!(!cross_site(&same, &uri));
+        let foreign = headers(&[
+            ("host", "dash.example:3000"),
+            ("origin", "https://evil.example"),
+        ]);
+        assert!(cross_site(&foreign, &uri));
+        let proxied = headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("x-forwarded-host", "dash.example"),
+            ("origin", "https://dash.example"),
+        ]);
+        assert!(!cross_site(&proxied, &uri));
+        assert!(cross_site(&headers(&[("origin", "null")]), &uri));
+        assert!(cross_site(
+            &headers(&[("sec-fetch-site", "cross-site")]),
+            &uri
+        ));
+        assert!(cross_site(
+            &headers(&[("sec-fetch-site", "same-site")]),
+            &uri
+        ));
+        assert!(!cross_site(
+            &headers(&[("sec-fetch-site", "same-origin")]),
+            &uri
+        ));
+        assert!(!cross_site(&HeaderMap::new(), &uri), "not a browser");
+    }
+
+    #[test]
+    fn only_local_paths_are_followed_after_login() {
+        assert_eq!(safe_next("/sessions/a?x=1"), "/sessions/a?x=1");
+        for bad in [
+            "",
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "evil",
+            "/login?next=/",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn non_loopback_addresses_need_authentication() {
+        let public: SocketAddr = "0.0.0.0:3000".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        assert_eq!(decide(AuthMode::Auto, local, 0), Ok(false));
+        assert_eq!(decide(AuthMode::Auto, local, 1), Ok(true));
+        assert_eq!(decide(AuthMode::Auto, public, 1), Ok(true));
+        assert!(decide(AuthMode::Auto, public, 0)
+            .unwrap_err()
+            .contains("users create"));
+        assert!(decide(AuthMode::Off, public, 3).is_err());
+        assert_eq!(decide(AuthMode::Off, local, 3), Ok(false));
+        assert!(decide(AuthMode::On, local, 0).is_err());
+        assert_eq!(decide(AuthMode::On, public, 1), Ok(true));
     }
 }

@@ -1,4 +1,4 @@
-//! The command line: `threadline serve | demo | keys | migrate | bench`. Every flag has an environment
+//! The command line: `threadline serve | demo | keys | users | migrate | bench`. Every flag has an environment
 //! twin (shown in `--help`).
 
 use std::net::SocketAddr;
@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use leptos::config::{Env, LeptosOptions};
 
-use super::config::{parse_duration, Limits};
+use super::auth::{AuthMode, AuthSettings};
+use super::config::{parse_bytes, parse_duration, Limits, ValueLimits};
 use super::state::AppState;
 use crate::db::Store;
 
@@ -53,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage dashboard users (once one exists, signing in is required; see `serve --auth`).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Apply database migrations (serve also does this at start).
     Migrate,
     /// Measure performance on fresh databases and print the figures (SPEC §9).
@@ -67,8 +73,19 @@ struct ServeArgs {
     /// Address to listen on. Without authentication only loopback addresses are allowed.
     #[arg(long, env = "THREADLINE_ADDR", default_value = "127.0.0.1:3000")]
     addr: SocketAddr,
-    /// Largest request body in bytes (also after gzip decompression).
-    #[arg(long, env = "THREADLINE_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+    /// When signing in is required: `auto` once a user exists (checked at start), `on` always
+    /// (refuses to start without a user), `off` never (then only loopback addresses are served).
+    #[arg(long, env = "THREADLINE_AUTH", value_enum, default_value_t = AuthMode::Auto)]
+    auth: AuthMode,
+    /// Mark cookies `Secure` (sent over HTTPS only): set it when browsers reach Threadline over
+    /// HTTPS, e.g. through a TLS-terminating reverse proxy.
+    #[arg(long, env = "THREADLINE_SECURE_COOKIES", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    secure_cookies: bool,
+    /// How long a sign-in lasts before the user must sign in again (e.g. 7d, 12h).
+    #[arg(long, env = "THREADLINE_LOGIN_TTL", default_value = "7d", value_parser = parse_duration)]
+    login_ttl: Duration,
+    /// Largest request body (also after gzip decompression): bytes, or with KiB / MiB / GiB.
+    #[arg(long, env = "THREADLINE_MAX_BODY_BYTES", default_value = "10MiB", value_parser = parse_bytes)]
     max_body_bytes: usize,
     /// Most runs in one `POST /api/v1/runs` batch.
     #[arg(long, env = "THREADLINE_MAX_BATCH_RUNS", default_value_t = 1000)]
@@ -80,6 +97,25 @@ struct ServeArgs {
         default_value_t = 50_000
     )]
     max_spans_per_request: usize,
+    /// Largest single value: a run's input, output or error, one attribute, a span name or
+    /// status message. Larger ones are refused (native: 400; OTLP: the span, in partial_success).
+    #[arg(long, env = "THREADLINE_MAX_VALUE_BYTES", default_value = "1MiB", value_parser = parse_bytes)]
+    max_value_bytes: usize,
+    /// Longest explicit session id, in characters (at most 512).
+    #[arg(long, env = "THREADLINE_MAX_SESSION_ID_CHARS", default_value_t = 200,
+          value_parser = clap::value_parser!(u16).range(1..=super::config::MAX_SESSION_ID_CHARS_CEILING as i64))]
+    max_session_id_chars: u16,
+    /// Ingestion requests admitted at once (being read, waiting or writing); more get 429.
+    #[arg(long, env = "THREADLINE_MAX_PENDING_WRITES", default_value_t = super::config::DEFAULT_MAX_PENDING_WRITES as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_pending_writes: u32,
+    /// Body bytes those requests may hold together (after gzip); beyond it more get 429.
+    #[arg(long, env = "THREADLINE_MAX_PENDING_BYTES", default_value = "16MiB", value_parser = parse_bytes)]
+    max_pending_bytes: usize,
+    /// On SIGTERM or Ctrl-C, how long in-flight requests may take to finish before the
+    /// database is closed anyway.
+    #[arg(long, env = "THREADLINE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
     /// When the database holds no session yet, first generate this many demo sessions (0: never).
     #[arg(long, env = "THREADLINE_DEMO_IF_EMPTY", default_value_t = 0)]
     demo_if_empty: usize,
@@ -96,6 +132,24 @@ pub struct DemoArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum UsersCommand {
+    /// Create a user who can sign in to the dashboard. The password is asked for on the
+    /// terminal (not echoed), or read from the first line of stdin with --password-stdin, or
+    /// taken from THREADLINE_PASSWORD; never give it as an argument (shell history).
+    Create {
+        /// The name to sign in with (no spaces).
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users (never their passwords).
+    List,
+    /// Delete a user and end its sign-ins.
+    Delete { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -212,6 +266,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             store.close().await;
         }
+        Command::Users { command } => {
+            let store = open(&cli.db).await?;
+            let done = users(&store, command).await;
+            store.close().await;
+            done?;
+        }
         Command::Demo(args) => {
             let store = open(&cli.db).await?;
             let stats = crate::demo::generate(&store, &args.into_options()).await?;
@@ -222,6 +282,70 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { command } => crate::bench::run(command).await?,
     }
     Ok(())
+}
+
+async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::Create {
+            name,
+            password_stdin,
+        } => {
+            crate::db::users::validate_name(&name)?;
+            let password = read_password(password_stdin)?;
+            crate::db::users::validate_password(&password)?;
+            store.create_user(&name, &password).await?;
+            println!(
+                "Created user `{name}`. Signing in is now required when the server (re)starts."
+            );
+        }
+        UsersCommand::List => {
+            println!("{:>4}  {:<24} {:<25} signed-in", "id", "name", "created");
+            for u in store.list_users().await? {
+                println!(
+                    "{:>4}  {:<24} {:<25} {}",
+                    u.id,
+                    u.name,
+                    crate::db::rfc3339(u.created_at),
+                    u.logins
+                );
+            }
+        }
+        UsersCommand::Delete { name } => {
+            if !store.delete_user(&name).await? {
+                anyhow::bail!("no user `{name}`");
+            }
+            println!("deleted user `{name}`");
+        }
+    }
+    Ok(())
+}
+
+/// The new user's password: stdin's first line, THREADLINE_PASSWORD, or asked twice on the
+/// terminal without echo.
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_string());
+    }
+    if let Ok(password) = std::env::var("THREADLINE_PASSWORD") {
+        if !password.is_empty() {
+            return Ok(password);
+        }
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot ask for a password ({e}): pipe it with --password-stdin or set \
+                 THREADLINE_PASSWORD"
+            )
+        })
+    };
+    let first = ask("Password: ")?;
+    if ask("Same password again: ")? != first {
+        anyhow::bail!("the passwords differ; no user was created");
+    }
+    Ok(first)
 }
 
 impl DemoArgs {
@@ -255,15 +379,16 @@ fn leptos_options(addr: SocketAddr) -> LeptosOptions {
 }
 
 async fn serve(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
-    if !args.addr.ip().is_loopback() {
-        anyhow::bail!(
-            "refusing to listen on {}: without authentication Threadline only serves loopback \
-             addresses. Use --addr 127.0.0.1:PORT (and a reverse proxy with authentication), \
-             see README \"Security\".",
-            args.addr
-        );
-    }
     let store = open(&db).await?;
+    // Open without signing in only on loopback: decided before anything listens.
+    let users = store.user_count().await?;
+    let auth_required = match super::auth::decide(args.auth, args.addr, users) {
+        Ok(required) => required,
+        Err(why) => {
+            store.close().await;
+            anyhow::bail!(why);
+        }
+    };
     if args.demo_if_empty > 0 && store.session_count().await? == 0 {
         println!(
             "empty database: generating {} demo sessions first",
@@ -281,13 +406,24 @@ async fn serve(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         max_batch_runs: args.max_batch_runs,
         max_spans_per_request: args.max_spans_per_request,
+        values: ValueLimits {
+            max_value_bytes: args.max_value_bytes,
+            max_session_id_chars: args.max_session_id_chars.into(),
+        },
+        max_pending_writes: args.max_pending_writes as usize,
+        max_pending_bytes: args.max_pending_bytes,
     };
     let state = AppState {
         store: store.clone(),
         leptos_options: leptos_options(args.addr),
         limits: Arc::new(limits),
     };
-    let app = super::http::router(state);
+    let auth = AuthSettings {
+        required: auth_required,
+        secure_cookies: args.secure_cookies,
+        login_ttl: args.login_ttl,
+    };
+    let app = super::http::router_with_auth(state, auth);
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.addr))?;
@@ -305,15 +441,44 @@ async fn serve(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
         }
         crate::db::Backend::Postgres => "PostgreSQL".to_string(),
     };
-    tracing::info!(url = %format!("http://{}", args.addr), data = %where_data, "Threadline is serving");
+    tracing::info!(url = %format!("http://{}", args.addr), data = %where_data, sign_in_required = auth_required, "Threadline is serving");
     println!(
         "Threadline is serving http://{} — data in {where_data}",
         args.addr
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    if auth_required {
+        let plural = if users == 1 { "" } else { "s" };
+        println!(
+            "Signing in is required ({users} user{plural}; manage them with `threadline users`)."
+        );
+    } else {
+        println!(
+            "Open without signing in (loopback only). To require it: `threadline users create NAME`."
+        );
+    }
+    // On the signal axum stops accepting, closes idle connections and lets in-flight requests
+    // finish (an ingestion request commits before it answers); a client that never finishes
+    // its request must not keep the process alive, hence the timeout.
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = signalled_tx.send(());
+    });
+    let timeout = args.shutdown_timeout;
+    tokio::select! {
+        served = server => served?,
+        () = async {
+            if signalled_rx.await.is_ok() {
+                tokio::time::sleep(timeout).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => tracing::warn!(?timeout, "requests still in flight after the shutdown timeout; closing anyway"),
+    }
     tracing::info!("shutting down: closing the database");
+    // Waits for connections in use: a write transaction still running commits or rolls back
+    // first, so SQLite's WAL is checkpointed and PostgreSQL sees a clean disconnect.
     store.close().await;
     Ok(())
 }

@@ -24,8 +24,19 @@ pub enum ApiError {
     TooLarge(String),
     /// 415.
     UnsupportedMediaType(String),
-    /// 503 with Retry-After: the database is unavailable or overloaded; retry later.
+    /// 503 with Retry-After: the database failed or is unreachable; retry later.
     Unavailable,
+    /// 429 with Retry-After: too many ingestion writes are pending (see `server::overload`);
+    /// nothing was stored, the same request succeeds later.
+    Overloaded { retry_after_secs: u64 },
+}
+
+impl From<super::overload::Overloaded> for ApiError {
+    fn from(o: super::overload::Overloaded) -> Self {
+        ApiError::Overloaded {
+            retry_after_secs: o.retry_after_secs,
+        }
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -39,6 +50,7 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut retry_after = 1;
         let (status, body) = match self {
             ApiError::InvalidBatch(errors) => (
                 StatusCode::BAD_REQUEST,
@@ -62,13 +74,25 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"error": "storage is unavailable; retry later"}),
             ),
+            ApiError::Overloaded { retry_after_secs } => {
+                retry_after = retry_after_secs;
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    json!({"error": format!(
+                        "too many ingestion requests are pending; nothing was stored, retry in {retry_after_secs} s"
+                    )}),
+                )
+            }
         };
-        let retry = status == StatusCode::SERVICE_UNAVAILABLE;
+        let retry = matches!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        );
         let mut response = (status, axum::Json(body)).into_response();
         if retry {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         response
     }

@@ -1,31 +1,41 @@
 //! The HTTP router: ingestion, the REST API, health, server functions and the Leptos pages,
 //! with one log line per request.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
+use super::auth::{self, AuthSettings};
 use super::state::AppState;
-use super::{ingest, rest};
+use super::{ingest, login, rest};
 use crate::app::{shell, App};
 
-/// The whole application.
+/// The whole application without logins (what loopback serves by default).
 pub fn router(state: AppState) -> Router {
+    router_with_auth(state, AuthSettings::open())
+}
+
+/// The whole application, behind the authentication guard (`auth::guard`).
+pub fn router_with_auth(state: AppState, auth: AuthSettings) -> Router {
+    let gate = auth::Gate {
+        store: state.store.clone(),
+        settings: Arc::new(auth),
+    };
     let routes = generate_route_list(App);
     let body_limit = state.limits.max_body_bytes;
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/api/v1/runs", post(ingest::post_runs))
-        .route("/api/v1/runs/", post(ingest::post_runs))
-        .route("/v1/traces", post(ingest::post_traces))
+        .merge(ingest::router(&state))
         .merge(rest::router())
+        .merge(login::router())
         // Unknown REST paths answer JSON like the rest of the API. (Server functions are
         // registered at their own paths by `leptos_routes_with_context`.)
         .route("/api/v1/{*rest}", axum::routing::any(unknown_api))
@@ -44,6 +54,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Room for the gzip header; decompressed size is checked again by the handlers.
         .layer(DefaultBodyLimit::max(body_limit))
+        // Every route, the fallback (static files, 404s) included, passes the guard.
+        .layer(middleware::from_fn_with_state(gate, auth::guard))
         // Pages, JSON and the WebAssembly bundle go out brotli- or gzip-compressed when the
         // client accepts it (the bundle shrinks about 3x).
         .layer(tower_http::compression::CompressionLayer::new())

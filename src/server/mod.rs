@@ -6,5 +6,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod ingest;
+pub mod login;
+pub mod overload;
 pub mod rest;
 pub mod state;

@@ -1,11 +1,10 @@
 //! The read API (SPEC §5), in the Waxell Observe shapes.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 
-use super::auth::read_project;
+use super::auth::Access;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::model::query::{self, parse_list_params};
@@ -52,11 +51,12 @@ fn int_param(pairs: &[(String, String)], name: &str, default: i64) -> Result<i64
 /// `GET /api/v1/observability/sessions/{session_id}/`: aggregates and a page of runs.
 async fn session_detail(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(access): Extension<Access>,
     Path(session_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SessionDetail>, ApiError> {
-    let project = read_project(&state, &headers).await?;
+    // The guard admitted the caller and chose the project (a key: its own).
+    let project = access.project_id;
     let pairs = query_pairs(raw.as_deref());
     let limit = int_param(&pairs, "runs_limit", DEFAULT_RUNS_LIMIT)?.clamp(1, MAX_RUNS_LIMIT);
     let offset = int_param(&pairs, "runs_offset", 0)?;
@@ -73,10 +73,11 @@ async fn session_detail(
 /// `GET /api/v1/observability/traces/{trace_id}/`: the run and its spans.
 async fn trace_detail(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(access): Extension<Access>,
     Path(trace_id): Path<String>,
 ) -> Result<Json<TraceDetail>, ApiError> {
-    let project = read_project(&state, &headers).await?;
+    // The guard admitted the caller and chose the project (a key: its own).
+    let project = access.project_id;
     match state.store.trace_detail(project, &trace_id).await? {
         Some(detail) => Ok(Json(detail)),
         None => Err(ApiError::NotFound(format!("no trace `{trace_id}`"))),
@@ -106,10 +107,11 @@ fn page_link(pairs: &[(String, String)], offset: i64, limit: i64) -> String {
 /// `GET /api/v1/observability/sessions/`.
 async fn list_sessions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(access): Extension<Access>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SessionPage>, ApiError> {
-    let project = read_project(&state, &headers).await?;
+    // The guard admitted the caller and chose the project (a key: its own).
+    let project = access.project_id;
     let pairs = query_pairs(raw.as_deref());
     let query = parse_list_params(&pairs, crate::db::now_us()).map_err(|e| ApiError::BadParam {
         param: e.param,

@@ -18,13 +18,18 @@ pub const MAX_SESSION_ID_LEN: usize = 200;
 
 /// Checks an explicit session id: 1–200 characters, no control characters.
 pub fn validate_session_id(id: &str) -> Result<(), String> {
+    validate_session_id_max(id, MAX_SESSION_ID_LEN)
+}
+
+/// [`validate_session_id`] with another length limit (`--max-session-id-chars`).
+pub fn validate_session_id_max(id: &str, max_chars: usize) -> Result<(), String> {
     let chars = id.chars().count();
     if chars == 0 {
         return Err("session id must not be empty".into());
     }
-    if chars > MAX_SESSION_ID_LEN {
+    if chars > max_chars {
         return Err(format!(
-            "session id is {chars} characters long; the limit is {MAX_SESSION_ID_LEN}"
+            "session id is {chars} characters long; the limit is {max_chars}"
         ));
     }
     if id.chars().any(char::is_control) {

@@ -6,6 +6,8 @@
 //! cannot silently skip PostgreSQL.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +16,10 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use sqlx::Connection;
+use std::collections::BTreeSet;
 use threadline::db::keys::KeyOwner;
 use threadline::db::Store;
+use threadline::model::{ListQuery, Sort, SortKey};
 use threadline::server::config::Limits;
 use threadline::server::state::AppState;
 use tower::ServiceExt;
@@ -116,6 +120,21 @@ pub fn app_with_limits(store: Store, limits: Limits) -> Router {
     })
 }
 
+/// The router behind the given authentication settings (`app` is the open, loopback one).
+pub fn app_with_auth(store: Store, auth: threadline::server::auth::AuthSettings) -> Router {
+    let options = leptos::config::LeptosOptions::builder()
+        .output_name("threadline")
+        .build();
+    threadline::server::http::router_with_auth(
+        AppState {
+            store,
+            leptos_options: options,
+            limits: Arc::new(Limits::default()),
+        },
+        auth,
+    )
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -176,4 +195,144 @@ pub fn at(minutes: f64) -> String {
     let base = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
     (base + chrono::Duration::microseconds((minutes * 60e6) as i64))
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// One HTTP/1.1 request over a plain TCP connection to a server process (`Connection: close`,
+/// so the rest of the stream is the body). Tests that spawn the `threadline` binary use this
+/// instead of an HTTP client crate: a second client-side feature set of hyper in the test build
+/// would make `cargo leptos build` recompile the server's dependencies.
+pub fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let status = std::str::from_utf8(&raw[..split])
+        .ok()
+        .and_then(|h| h.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no status line"))?;
+    Ok((status, raw[split + 4..].to_vec()))
+}
+
+/// A `threadline serve` process on a free loopback port, killed when dropped.
+pub struct ServerProcess {
+    pub addr: std::net::SocketAddr,
+    pub child: std::process::Child,
+}
+
+impl ServerProcess {
+    /// Starts the binary on `database_url` and waits until `/healthz` answers.
+    pub fn start(database_url: &str, extra_args: &[&str]) -> ServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_threadline"))
+            .args(["--database-url", database_url, "serve", "--addr"])
+            .arg(addr.to_string())
+            .args(extra_args)
+            .env("THREADLINE_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn threadline serve");
+        let server = ServerProcess { addr, child };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while http_request(addr, "GET", "/healthz", &[], b"")
+            .ok()
+            .map(|r| r.0)
+            != Some(200)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server on {addr} did not become healthy"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every session of a project: (public id if explicit, kind, run ids, aggregates), comparable
+/// across datasets whose automatic ids differ.
+pub type Snapshot = BTreeSet<(Option<String>, String, Vec<String>, String)>;
+
+pub async fn snapshot(store: &Store, project: i64) -> Snapshot {
+    let mut out = BTreeSet::new();
+    let mut offset = 0;
+    loop {
+        let q = ListQuery {
+            sort: Sort {
+                key: SortKey::SessionId,
+                descending: false,
+            },
+            limit: 100,
+            offset,
+            ..Default::default()
+        };
+        let page = store.list_sessions(project, &q).await.unwrap();
+        for s in &page.results {
+            let d = store
+                .session_detail(project, &s.session_id, 100_000, 0)
+                .await
+                .unwrap()
+                .unwrap();
+            let ids: Vec<String> = d.runs.iter().map(|r| r.id.clone()).collect();
+            let a = &d.aggregates;
+            let agg =
+                format!(
+                "runs={} first={} last={} dur={} cost={:.9} tok={} in={} out={} saved={} err={} \
+                 agents={:?} models={:?} tools={:?} users={:?} gw={} ovh={:?}",
+                a.run_count, a.first_run, a.last_activity, a.total_duration, a.total_cost,
+                a.total_tokens, a.input_tokens, a.output_tokens, a.tokens_saved, a.error_count,
+                sorted(&a.agents), sorted(&a.models), sorted(&a.tools), sorted(&a.users),
+                a.gateway_runs, a.avg_overhead_pct.map(|x| (x * 1e6).round())
+            );
+            // Cross-check the list row against the detail.
+            assert_eq!(s.run_count, a.run_count);
+            assert_eq!(s.total_tokens, a.total_tokens);
+            let public = (d.grouping == "explicit").then(|| d.session_id.clone());
+            out.insert((public, d.grouping.clone(), ids, agg));
+        }
+        offset += 100;
+        if offset >= page.count {
+            break;
+        }
+    }
+    out
+}
+
+pub fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
 }

@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use sqlx::Row;
 
 use super::{
-    parse_list, rows_per_statement, value_rows, Writer, FACET_AGENT, FACET_MODEL, FACET_TOOL,
-    FACET_USER,
+    parse_list, placeholders, rows_per_statement, value_rows, Writer, FACET_AGENT, FACET_MODEL,
+    FACET_SHARED_BIT, FACET_TOOL, FACET_USER, MAX_BINDS,
 };
 use crate::db::Result;
 use crate::ingest::run::Run;
@@ -70,7 +70,7 @@ fn run_facets(run: &Run) -> Vec<(i64, String)> {
 }
 
 /// Columns of the bulk session update, in `VALUES` order (`column1` is the session id).
-const DELTA_COLUMNS: usize = 13;
+const DELTA_COLUMNS: usize = 16;
 const FACET_COLUMNS: usize = 5;
 
 impl Writer<'_> {
@@ -111,8 +111,95 @@ impl Writer<'_> {
         self.apply_deltas(&deltas).await
     }
 
+    /// Makes sure every agent, model and tool among `facets` has its bit (`facet_values`),
+    /// numbering values the project has not had before.
+    async fn learn_facet_bits<'a>(
+        &mut self,
+        facets: impl Iterator<Item = &'a (i64, String)>,
+    ) -> Result<()> {
+        let mut unknown: Vec<&(i64, String)> = facets
+            .filter(|f| (FACET_AGENT..=FACET_TOOL).contains(&f.0))
+            .filter(|f| !self.facet_bits.contains_key(*f))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        unknown.sort_unstable();
+        unknown.dedup();
+        let project = self.owner.project_id;
+        for chunk in unknown.chunks(MAX_BINDS / 2) {
+            let pairs: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 2, 2 * i + 3))
+                .collect();
+            let sql = format!(
+                "SELECT kind, value, bit FROM facet_values WHERE project_id = $1 AND ({})",
+                pairs.join(" OR ")
+            );
+            let mut q = sqlx::query(&sql).bind(project);
+            for (kind, value) in chunk {
+                q = q.bind(*kind).bind(value.clone());
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                self.facet_bits
+                    .insert((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
+            }
+        }
+        let new: Vec<(i64, String)> = unknown
+            .into_iter()
+            .filter(|f| !self.facet_bits.contains_key(*f))
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        // Writers of a project take turns (see `Writer::begin`), so the numbering is stable.
+        let mut used: HashMap<i64, i64> = HashMap::new();
+        for r in sqlx::query(
+            "SELECT kind, COUNT(*) FROM facet_values WHERE project_id = $1 GROUP BY kind",
+        )
+        .bind(project)
+        .fetch_all(&mut *self.tx)
+        .await?
+        {
+            used.insert(r.try_get(0)?, r.try_get(1)?);
+        }
+        for chunk in new.chunks(MAX_BINDS / 4) {
+            let sql = format!(
+                "INSERT INTO facet_values (project_id, kind, value, bit) VALUES {}",
+                (0..chunk.len())
+                    .map(|i| placeholders(4 * i + 1, 4))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (kind, value) in chunk {
+                let n = used.entry(*kind).or_default();
+                let bit = (*n).min(FACET_SHARED_BIT);
+                *n += 1;
+                q = q.bind(project).bind(*kind).bind(value.clone()).bind(bit);
+                self.facet_bits.insert((*kind, value.clone()), bit);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// The agent, model and tool bits of a set of facet values (learnt beforehand), indexed
+    /// by kind; users have no bits and are not in `facet_bits`.
+    fn facet_bits_of<'a>(&self, facets: impl Iterator<Item = &'a (i64, String)>) -> [i64; 3] {
+        let mut bits = [0i64; 3];
+        for f in facets {
+            if let Some(bit) = self.facet_bits.get(f) {
+                bits[f.0 as usize] |= 1 << bit;
+            }
+        }
+        bits
+    }
+
     /// Adds the deltas to their sessions and their facet counts, many rows per statement.
     async fn apply_deltas(&mut self, deltas: &[(i64, Delta)]) -> Result<()> {
+        self.learn_facet_bits(deltas.iter().flat_map(|(_, d)| d.facets.keys()))
+            .await?;
         for chunk in deltas.chunks(rows_per_statement(DELTA_COLUMNS)) {
             // `VALUES` columns are named column1… in both SQLite and PostgreSQL.
             let sql = format!(
@@ -127,12 +214,14 @@ impl Writer<'_> {
                    total_tokens = total_tokens + v.column7 + v.column8, \
                    tokens_saved = tokens_saved + v.column9, error_count = error_count + v.column10, \
                    overhead_us = overhead_us + v.column11, request_us = request_us + v.column12, \
-                   gateway_runs = gateway_runs + v.column13 \
+                   gateway_runs = gateway_runs + v.column13, agent_bits = agent_bits | v.column14, \
+                   model_bits = model_bits | v.column15, tool_bits = tool_bits | v.column16 \
                  FROM (VALUES {}) AS v WHERE sessions.id = v.column1",
                 value_rows(self.store.backend, chunk.len(), DELTA_COLUMNS)
             );
             let mut q = sqlx::query(&sql);
             for (s, d) in chunk {
+                let [agents, models, tools] = self.facet_bits_of(d.facets.keys());
                 q = q
                     .bind(*s)
                     .bind(d.first_run)
@@ -146,7 +235,10 @@ impl Writer<'_> {
                     .bind(d.errors)
                     .bind(d.overhead_us)
                     .bind(d.request_us)
-                    .bind(d.gateway_runs);
+                    .bind(d.gateway_runs)
+                    .bind(agents)
+                    .bind(models)
+                    .bind(tools);
             }
             q.execute(&mut *self.tx).await?;
         }
@@ -216,29 +308,7 @@ impl Writer<'_> {
             return Ok(());
         }
         let get = |i: usize| -> Result<i64> { Ok(row.try_get::<Option<i64>, _>(i)?.unwrap_or(0)) };
-        let (input, output) = (get(5)?, get(6)?);
-        sqlx::query(
-            "UPDATE sessions SET run_count = $2, first_run = $3, last_activity = $4, \
-               total_duration = $5, total_cost = $6, input_tokens = $7, output_tokens = $8, \
-               total_tokens = $9, tokens_saved = $10, error_count = $11, overhead_us = $12, \
-               request_us = $13, gateway_runs = $14 WHERE id = $1",
-        )
-        .bind(s)
-        .bind(count)
-        .bind(get(1)?)
-        .bind(get(2)?)
-        .bind(get(3)?)
-        .bind(get(4)?)
-        .bind(input)
-        .bind(output)
-        .bind(input + output)
-        .bind(get(7)?)
-        .bind(get(8)?)
-        .bind(get(9)?)
-        .bind(get(10)?)
-        .bind(get(11)?)
-        .execute(&mut *self.tx)
-        .await?;
+        let totals: Vec<i64> = (1..=11).map(get).collect::<Result<_>>()?;
 
         let rows = sqlx::query(
             "SELECT agent_name, user_id, models, tools_called FROM runs WHERE session_id = $1",
@@ -265,6 +335,37 @@ impl Writer<'_> {
                 }
             }
         }
+        self.learn_facet_bits(counts.keys()).await?;
+        let [agents, models, tools] = self.facet_bits_of(counts.keys());
+
+        let (input, output) = (totals[4], totals[5]);
+        sqlx::query(
+            "UPDATE sessions SET run_count = $2, first_run = $3, last_activity = $4, \
+               total_duration = $5, total_cost = $6, input_tokens = $7, output_tokens = $8, \
+               total_tokens = $9, tokens_saved = $10, error_count = $11, overhead_us = $12, \
+               request_us = $13, gateway_runs = $14, agent_bits = $15, model_bits = $16, \
+               tool_bits = $17 WHERE id = $1",
+        )
+        .bind(s)
+        .bind(count)
+        .bind(totals[0])
+        .bind(totals[1])
+        .bind(totals[2])
+        .bind(totals[3])
+        .bind(input)
+        .bind(output)
+        .bind(input + output)
+        .bind(totals[6])
+        .bind(totals[7])
+        .bind(totals[8])
+        .bind(totals[9])
+        .bind(totals[10])
+        .bind(agents)
+        .bind(models)
+        .bind(tools)
+        .execute(&mut *self.tx)
+        .await?;
+
         sqlx::query("DELETE FROM session_facets WHERE session_id = $1")
             .bind(s)
             .execute(&mut *self.tx)

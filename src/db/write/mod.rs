@@ -34,6 +34,11 @@ pub const FACET_MODEL: i64 = 1;
 pub const FACET_TOOL: i64 = 2;
 pub const FACET_USER: i64 = 3;
 
+/// Agents, models and tools are also bits on the session row (`agent_bits`, `model_bits`,
+/// `tool_bits`; see migrations/*/0002_search.sql): a project's first 62 values of a kind get a
+/// bit each, later ones share this one.
+pub const FACET_SHARED_BIT: i64 = 62;
+
 /// What the native API answers for each run.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct IngestedRun {
@@ -180,6 +185,8 @@ struct Writer<'s> {
     chains: chains::ChainCache,
     deltas: HashMap<i64, aggregates::Delta>,
     dirty: HashSet<i64>,
+    /// Bits of the facet values met in this transaction (`facet_values`), by (kind, value).
+    facet_bits: HashMap<(i64, String), i64>,
 }
 
 impl<'s> Writer<'s> {
@@ -210,6 +217,7 @@ impl<'s> Writer<'s> {
             chains: chains::ChainCache::default(),
             deltas: HashMap::new(),
             dirty: HashSet::new(),
+            facet_bits: HashMap::new(),
         })
     }
 

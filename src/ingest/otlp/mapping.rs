@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ingest::run::RunFields;
-use crate::sessionize::validate_session_id;
+use crate::ingest::{json_size, scrub_nul, ValueLimits};
 
 /// Session id attributes, in precedence order (SPEC §3.2). The index is the key's rank.
 pub const SESSION_KEYS: [&str; 10] = [
@@ -50,6 +50,9 @@ const LATENCY_KEYS: [&str; 4] = [
     "threadline.latency.tool_routing_ms",
     "threadline.latency.upstream_ms",
 ];
+
+/// Distinct rejection reasons reported per request.
+const MAX_REASONS: usize = 16;
 
 /// One span as stored and shown on the trace page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -151,22 +154,34 @@ impl Flattened {
     }
 }
 
-/// Flattens a request into span records, rejecting spans that cannot be stored.
+/// Flattens a request into span records with the default value limits.
 pub fn flatten(req: ExportTraceServiceRequest) -> Flattened {
+    flatten_with(req, &ValueLimits::default())
+}
+
+/// Flattens a request into span records, rejecting spans that cannot be stored, among them
+/// spans with a value beyond `limits` (so one oversized attribute costs only its span).
+pub fn flatten_with(req: ExportTraceServiceRequest, limits: &ValueLimits) -> Flattened {
     let mut out = Flattened::default();
     for rs in req.resource_spans {
         let resource = rs
             .resource
             .map(|r| attributes_to_map(r.attributes))
             .unwrap_or_default();
+        let resource_ok = check_attributes("resource attribute", &resource, limits);
         for ss in rs.scope_spans {
             let scope = ss.scope.map(|s| s.name).filter(|n| !n.is_empty());
             for span in ss.spans {
-                match to_record(span, &resource, &scope) {
+                let record = resource_ok
+                    .clone()
+                    .and_then(|()| to_record(span, &resource, &scope, limits));
+                match record {
                     Ok(record) => out.spans.push(record),
                     Err(reason) => {
                         out.rejected += 1;
-                        if !out.reasons.contains(&reason) {
+                        // Reasons can quote sizes, so a hostile body could make each one
+                        // distinct: a few are enough to tell the client what is wrong.
+                        if out.reasons.len() < MAX_REASONS && !out.reasons.contains(&reason) {
                             out.reasons.push(reason);
                         }
                     }
@@ -177,6 +192,26 @@ pub fn flatten(req: ExportTraceServiceRequest) -> Flattened {
     out
 }
 
+/// Every attribute (key plus value as JSON) within the value limit.
+fn check_attributes(
+    what: &str,
+    attributes: &Map<String, Value>,
+    limits: &ValueLimits,
+) -> Result<(), String> {
+    for (key, value) in attributes {
+        limits
+            .check_size(key.len() + json_size(value))
+            .map_err(|e| {
+                let mut name: String = key.chars().take(64).collect();
+                if name.len() < key.len() {
+                    name.push('…');
+                }
+                format!("{what} `{name}` {e}")
+            })?;
+    }
+    Ok(())
+}
+
 fn valid_id(bytes: &[u8], len: usize) -> bool {
     bytes.len() == len && bytes.iter().any(|b| *b != 0)
 }
@@ -185,6 +220,7 @@ fn to_record(
     span: Span,
     resource: &Map<String, Value>,
     scope: &Option<String>,
+    limits: &ValueLimits,
 ) -> Result<SpanRecord, String> {
     if !valid_id(&span.trace_id, 16) {
         return Err("invalid trace id (must be 16 bytes, not all zero)".into());
@@ -260,8 +296,30 @@ fn to_record(
     };
     record.category = record.classify().into();
     if let Some((rank, id)) = record.session_attr() {
-        validate_session_id(&id)
+        limits
+            .check_session_id(&id)
             .map_err(|e| format!("invalid session id in `{}`: {e}", SESSION_KEYS[rank]))?;
+    }
+    limits
+        .check_size(record.name.len())
+        .map_err(|e| format!("span name {e}"))?;
+    if let Some(message) = &record.status_message {
+        limits
+            .check_size(message.len())
+            .map_err(|e| format!("span status message {e}"))?;
+    }
+    check_attributes("span attribute", &record.attributes, limits)?;
+    for event in &record.events {
+        limits
+            .check_size(json_size(event))
+            .map_err(|e| format!("span event {e}"))?;
+    }
+    scrub_nul(&mut record.name);
+    for text in [&mut record.status_message, &mut record.scope]
+        .into_iter()
+        .flatten()
+    {
+        scrub_nul(text);
     }
     Ok(record)
 }
@@ -659,7 +717,7 @@ impl TraceRollup {
     pub fn to_fields(&self) -> RunFields {
         let value = |p: &Option<Pick<String>>| p.as_ref().map(|p| p.value.clone());
         let (session_source, session_id) = self.session_key().unzip();
-        RunFields {
+        let mut fields = RunFields {
             session_id,
             session_source,
             user_id: self.user.as_ref().map(|u| u.value.clone()),
@@ -695,7 +753,9 @@ impl TraceRollup {
             input: value(&self.root_input).or_else(|| value(&self.llm_input)),
             output: value(&self.root_output).or_else(|| value(&self.llm_output)),
             ..Default::default()
-        }
+        };
+        fields.scrub_nul();
+        fields
     }
 
     /// The session key that matched and its value, e.g. `("gen_ai.conversation.id", "c-1")`.
@@ -1024,6 +1084,75 @@ mod tests {
     }
 
     // ---- rejections ----
+
+    #[test]
+    fn values_beyond_the_limits_reject_their_span_only() {
+        let limits = ValueLimits {
+            max_value_bytes: 40,
+            max_session_id_chars: 5,
+        };
+        let trace = [7u8; 16];
+        let big = s(&"x".repeat(40));
+        let mut with_event = proto_span(&trace, &[5; 8], 10, 20, vec![]);
+        with_event.events = vec![Event {
+            name: "e".repeat(50),
+            ..Default::default()
+        }];
+        let mut long_name = proto_span(&trace, &[6; 8], 10, 20, vec![]);
+        long_name.name = "n".repeat(41);
+        let req = request(
+            vec![],
+            vec![
+                proto_span(&trace, &[1; 8], 10, 20, vec![kv("a", s(&"x".repeat(30)))]),
+                proto_span(
+                    &trace,
+                    &[2; 8],
+                    10,
+                    20,
+                    vec![kv("input.value", big.clone())],
+                ),
+                proto_span(&trace, &[3; 8], 10, 20, vec![kv("session.id", s("abcdef"))]),
+                proto_span(&trace, &[4; 8], 10, 20, vec![kv("session.id", s("abcde"))]),
+                with_event,
+                long_name,
+            ],
+        );
+        let out = flatten_with(req, &limits);
+        let kept: Vec<&str> = out.spans.iter().map(|s| s.span_id.as_str()).collect();
+        assert_eq!(kept, ["0101010101010101", "0404040404040404"]);
+        assert_eq!(out.rejected, 4);
+        assert!(
+            out.reasons[0].contains("span attribute `input.value` is 53 bytes; the limit is 40"),
+            "{:?}",
+            out.reasons
+        );
+        assert!(out.reasons[1].contains("session id is 6 characters long; the limit is 5"));
+        assert!(out.reasons[2].starts_with("span event is"));
+        assert!(out.reasons[3].starts_with("span name is 41 bytes"));
+
+        // An oversized resource attribute rejects every span under it.
+        let req = request(
+            vec![kv("service.name", big)],
+            vec![proto_span(&trace, &[1; 8], 10, 20, vec![])],
+        );
+        let out = flatten_with(req, &limits);
+        assert_eq!((out.spans.len(), out.rejected), (0, 1));
+        assert!(out.reasons[0].starts_with("resource attribute `service.name`"));
+    }
+
+    #[test]
+    fn distinct_reasons_are_capped() {
+        let trace = [7u8; 16];
+        let spans = (1..=100u8)
+            .map(|i| {
+                let id = "x".repeat(200 + i as usize);
+                proto_span(&trace, &[i; 8], 10, 20, vec![kv("session.id", s(&id))])
+            })
+            .collect();
+        let out = flatten(request(vec![], spans));
+        assert_eq!(out.rejected, 100);
+        assert_eq!(out.reasons.len(), MAX_REASONS);
+    }
 
     #[test]
     fn invalid_spans_are_rejected_with_each_reason_once() {
