@@ -16,6 +16,15 @@ scripts/tools.sh --browser --postgres --no-cargo-tools
 tools_log=$(mktemp /tmp/threadline-tools.XXXXXX)
 setsid scripts/tools.sh --cargo-tools >"$tools_log" 2>&1 &
 tools_pid=$!
+pg_dir=""
+# On any exit: stop the background install first (its own process group, cargo install with it;
+# setsid keeps Ctrl-C from reaching it), then the throwaway PostgreSQL.
+cleanup() {
+  if [ -n "$tools_pid" ]; then kill -- "-$tools_pid" 2>/dev/null || true; fi
+  rm -f "$tools_log"
+  if [ -n "$pg_dir" ]; then scripts/pg.sh stop "$pg_dir" || true; fi
+}
+trap cleanup EXIT
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -25,12 +34,6 @@ cargo clippy --features ssr --all-targets -- -D warnings
 step "clippy (browser)"
 cargo clippy --lib --no-default-features --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
-pg_dir=""
-cleanup() {
-  if [ -n "$pg_dir" ]; then scripts/pg.sh stop "$pg_dir"; fi
-  kill -- "-$tools_pid" 2>/dev/null || true  # its own process group: cargo install with it
-}
-trap cleanup EXIT
 if [ -z "${THREADLINE_TEST_POSTGRES_URL:-}" ]; then
   step "starting a throwaway PostgreSQL"
   pg_dir=$(mktemp -d /tmp/threadline-pg.XXXXXX)
@@ -49,6 +52,7 @@ if ! wait "$tools_pid"; then
   echo "installing cargo-leptos / wasm-bindgen-cli failed" >&2
   exit 1
 fi
+tools_pid=""
 tail -n 3 "$tools_log"
 e2e_dir=$(mktemp -d /tmp/threadline-e2e.XXXXXX)
 export THREADLINE_DATABASE_URL="sqlite:$e2e_dir/e2e.db"

@@ -37,7 +37,7 @@ if [ "$want_rest" = 1 ] && ! rustup target list --installed | grep -qx wasm32-un
 fi
 
 if [ "$want_cargo" = 1 ] && ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
-  log "installing cargo-leptos $CARGO_LEPTOS_VERSION (debug build, ~15 min cold)"
+  log "installing cargo-leptos $CARGO_LEPTOS_VERSION (debug build, ~18 min cold)"
   # No debug info either: smaller objects, faster links.
   CARGO_PROFILE_DEV_DEBUG=0 cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --debug
 fi

@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::io::Write;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::raw::gzip;
 use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -17,12 +16,6 @@ use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, S
 use prost::Message;
 use serde_json::json;
 use threadline::server::config::Limits;
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
 
 async fn session_count(app: &axum::Router) -> i64 {
     get(app, "/api/v1/observability/sessions/").await.json()["count"]

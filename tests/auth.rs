@@ -14,7 +14,9 @@ use threadline::db::Store;
 use threadline::model::query::encode_component;
 use threadline::server::auth::AuthSettings;
 
-const HOST: &str = "threadline.test";
+/// The host the browser requests name: a loopback one, which is all Threadline serves without
+/// sign-in (see `without_sign_in_only_loopback_host_names_are_served` for other names).
+const HOST: &str = "localhost:3000";
 const PASSWORD: &str = "correct horse battery";
 const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 
@@ -349,6 +351,188 @@ async fn wrong_passwords_and_unknown_users_get_the_same_answer() {
 }
 
 #[tokio::test]
+async fn names_no_user_can_have_fail_like_unknown_ones() {
+    for db in databases().await {
+        let (store, _) = seeded(&db).await;
+        let app = app_with_auth(store, required());
+        let unknown = sign_in(&app, "nobody", PASSWORD, "/").await;
+        let long = "a".repeat(65);
+        // NUL is not text to PostgreSQL: it must never be bound as a name.
+        for name in ["\0", "ada\0", "a\0da", "a\u{1}b", "a b", long.as_str()] {
+            let reply = sign_in(&app, name, PASSWORD, "/").await;
+            assert_eq!(
+                reply.status,
+                StatusCode::SEE_OTHER,
+                "{} {name:?}: {}",
+                db.backend,
+                reply.text()
+            );
+            assert_eq!(location(&reply), "/login?failed=1", "{name:?}");
+            assert!(reply.headers.get("set-cookie").is_none());
+            assert_eq!(reply.body, unknown.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_sign_in_only_loopback_host_names_are_served() {
+    for db in databases().await {
+        let (store, _) = seeded(&db).await;
+        let (_, beta_key) = store.create_key("beta", "b").await.unwrap();
+        let open = app(store.clone());
+        let to = |method: &str, path: &str, host: &str| {
+            Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", host)
+        };
+        // DNS rebinding: a website whose name now resolves to 127.0.0.1 is same-origin with
+        // itself, so it passes the cross-site checks; only the Host it names gives it away.
+        for host in [
+            "evil.example",
+            "evil.example:3000",
+            "localhost.evil.example:3000",
+            "127.0.0.1.evil.example",
+            "192.168.1.20:3000",
+        ] {
+            for page in PAGES {
+                let reply = send(&open, to("GET", page, host).body(Body::empty()).unwrap()).await;
+                assert_eq!(
+                    reply.status,
+                    StatusCode::FORBIDDEN,
+                    "{} {host} {page}",
+                    db.backend
+                );
+                assert_no_data(&reply, page);
+            }
+            for read in READS {
+                let reply = send(&open, to("GET", read, host).body(Body::empty()).unwrap()).await;
+                assert_eq!(reply.status, StatusCode::FORBIDDEN, "{host} {read}");
+                assert!(reply.json()["error"].is_string(), "{read}");
+                assert_no_data(&reply, read);
+            }
+            let same_origin = format!("http://{host}");
+            for name in SERVER_FNS.iter().chain(&["header_info"]) {
+                let reply = send(
+                    &open,
+                    to("POST", &format!("/api/{name}"), host)
+                        .header("origin", &same_origin)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await;
+                assert_eq!(reply.status, StatusCode::FORBIDDEN, "{host} {name}");
+                assert_no_data(&reply, name);
+            }
+            let switch = send(
+                &open,
+                to("POST", "/project", host)
+                    .header("origin", &same_origin)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Body::from("project=1"))
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(switch.status, StatusCode::FORBIDDEN, "{host}");
+            assert!(set_cookie(&switch, "threadline_project").is_none());
+            // Any Authorization header a page can add is not a key.
+            let basic = send(
+                &open,
+                to("GET", READS[0], host)
+                    .header("authorization", "Basic eDp5")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(basic.status, StatusCode::FORBIDDEN, "{host}");
+            let forged = send(
+                &open,
+                to("GET", READS[0], host)
+                    .header("authorization", "Bearer tl_nope")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(forged.status, StatusCode::UNAUTHORIZED, "{host}");
+            assert_no_data(&forged, "a wrong key");
+
+            // Keys are never sent by a browser on its own: a client with one may use any host
+            // name, for ingestion and for its own project's reads.
+            let ingest = send(
+                &open,
+                to("POST", "/api/v1/runs", host)
+                    .header("authorization", format!("Bearer {beta_key}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from(
+                        json!({"runs": [{"session_id": "beta-session", "started_at": at(0.0)}]})
+                            .to_string(),
+                    ))
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(ingest.status, StatusCode::OK, "{host}: {}", ingest.text());
+            let keyed = send(
+                &open,
+                to("GET", READS[0], host)
+                    .header("authorization", format!("Bearer {beta_key}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(keyed.status, StatusCode::OK, "{host}");
+            assert_eq!(keyed.json()["results"][0]["session_id"], "beta-session");
+            assert_no_data(&keyed, "a key's read");
+            let health = send(
+                &open,
+                to("GET", "/healthz", host).body(Body::empty()).unwrap(),
+            );
+            assert_eq!(health.await.status, StatusCode::OK);
+        }
+        for host in [
+            "localhost",
+            "localhost:3000",
+            "LOCALHOST:3000",
+            "dash.localhost:3000",
+            "127.0.0.1:3000",
+            "[::1]:3000",
+        ] {
+            let home = send(&open, to("GET", "/", host).body(Body::empty()).unwrap()).await;
+            assert_eq!(home.status, StatusCode::OK, "{host}");
+            assert!(home.text().contains("secret-session"), "{host}");
+            let list = send(
+                &open,
+                to("GET", READS[0], host).body(Body::empty()).unwrap(),
+            )
+            .await;
+            assert_eq!(list.status, StatusCode::OK, "{host}");
+        }
+
+        // With sign-in required the host name is free (a public name behind a proxy).
+        let guarded = app_with_auth(store, required());
+        let cookie = signed_in(&guarded).await;
+        let home = send(
+            &guarded,
+            to("GET", "/", "dash.example.com")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(home.status, StatusCode::OK);
+        assert!(home.text().contains("secret-session"));
+        let stranger = send(
+            &guarded,
+            to("GET", READS[0], "dash.example.com")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(stranger.status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
 async fn signing_out_ends_the_login_on_the_server() {
     for db in databases().await {
         let (store, _) = seeded(&db).await;
@@ -378,10 +562,22 @@ async fn signing_out_ends_the_login_on_the_server() {
         let still = get_as(&app, "/api/v1/observability/sessions/", Some(&other)).await;
         assert_eq!(still.status, StatusCode::OK);
 
-        // Deleting the user ends its other logins too.
+        // Deleting the user ends its other logins too, and deletes them.
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        let logins = || async {
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM login_sessions")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            n
+        };
+        assert_eq!(logins().await, 1);
         assert!(store.delete_user("ada").await.unwrap());
         let gone = get_as(&app, "/api/v1/observability/sessions/", Some(&other)).await;
         assert_eq!(gone.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(logins().await, 0, "{}: deleted with the user", db.backend);
+        assert!(!store.delete_user("ada").await.unwrap());
+        pool.close().await;
     }
 }
 
@@ -501,8 +697,7 @@ async fn a_key_reads_only_its_own_project() {
         let store = open(&db).await;
         let (_, alpha) = store.create_key("alpha", "a").await.unwrap();
         let (_, beta) = store.create_key("beta", "b").await.unwrap();
-        let user = store.create_user("ada", PASSWORD).await.unwrap();
-        let _ = user;
+        store.create_user("ada", PASSWORD).await.unwrap();
         for (key, session, trace) in [
             (&alpha, "alpha-session", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
             (&beta, "beta-session", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
@@ -516,6 +711,14 @@ async fn a_key_reads_only_its_own_project() {
             .await;
             assert_eq!(reply.status, StatusCode::OK);
         }
+        let alpha_project = store
+            .list_projects()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|(_, name)| name == "alpha")
+            .unwrap()
+            .0;
         for (mode, app) in [
             ("open", app(store.clone())),
             ("sign-in", app_with_auth(store.clone(), required())),
@@ -539,11 +742,17 @@ async fn a_key_reads_only_its_own_project() {
                 assert_eq!(reply.status, StatusCode::NOT_FOUND, "{mode} {path}");
                 assert_eq!(send(&app, read(path, &alpha)).await.status, StatusCode::OK);
             }
-            // The key's project wins over a project cookie.
+            // The key's project wins over a project cookie choosing the other one.
             let mut req = read("/api/v1/observability/sessions/", &beta);
-            req.headers_mut()
-                .insert("cookie", "threadline_project=2".parse().unwrap());
-            assert_eq!(send(&app, req).await.json()["count"], 1);
+            req.headers_mut().insert(
+                "cookie",
+                format!("threadline_project={alpha_project}")
+                    .parse()
+                    .unwrap(),
+            );
+            let list = send(&app, req).await.json();
+            assert_eq!(list["count"], 1, "{mode}: {list}");
+            assert_eq!(list["results"][0]["session_id"], "beta-session", "{mode}");
             let bad = send(&app, read("/api/v1/observability/sessions/", "tl_nope")).await;
             assert_eq!(bad.status, StatusCode::UNAUTHORIZED, "{mode}");
         }

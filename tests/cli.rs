@@ -3,8 +3,8 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::io::{Read, Write};
+use std::process::{ChildStdout, Command, Stdio};
 
 fn threadline(db: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_threadline"))
@@ -125,26 +125,24 @@ impl Drop for Killed {
     }
 }
 
-#[test]
-fn serving_beyond_loopback_starts_once_a_user_exists() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:{}", dir.path().join("x.db").display());
-    assert!(create_user(&db, "ada", "correct horse battery")
-        .status
-        .success());
+/// Starts `serve` on a free port of all interfaces with `extra` flags and waits until it
+/// answers; also returns its standard output (where its log goes).
+fn serve_beyond_loopback(db: &str, extra: &[&str]) -> (Killed, std::net::SocketAddr, ChildStdout) {
     let port = std::net::TcpListener::bind("0.0.0.0:0")
         .and_then(|l| l.local_addr())
         .unwrap()
         .port();
-    let server = Killed(
-        Command::new(env!("CARGO_BIN_EXE_threadline"))
-            .args(["--database-url", &db, "serve", "--addr"])
-            .arg(format!("0.0.0.0:{port}"))
-            .env("THREADLINE_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_threadline"))
+        .args(["--database-url", db, "serve", "--addr"])
+        .arg(format!("0.0.0.0:{port}"))
+        .args(extra)
+        .env("THREADLINE_LOG", "warn")
+        .env_remove("THREADLINE_SECURE_COOKIES")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Killed(child);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
@@ -156,13 +154,41 @@ fn serving_beyond_loopback_starts_once_a_user_exists() {
             other => panic!("the server did not start: {other:?}"),
         }
     }
+    (server, addr, stdout)
+}
+
+/// What the server wrote to its standard output, once it is stopped.
+fn output_after_stop(server: Killed, mut stdout: ChildStdout) -> String {
+    drop(server);
+    let mut text = String::new();
+    stdout.read_to_string(&mut text).unwrap();
+    text
+}
+
+#[test]
+fn serving_beyond_loopback_starts_once_a_user_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("x.db").display());
+    assert!(create_user(&db, "ada", "correct horse battery")
+        .status
+        .success());
+    let (server, addr, stdout) = serve_beyond_loopback(&db, &[]);
     // Serving, and behind the login.
     let (status, body) =
         common::http_request(addr, "GET", "/api/v1/observability/sessions/", &[], b"").unwrap();
     assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
     let (status, _) = common::http_request(addr, "GET", "/", &[], b"").unwrap();
     assert_eq!(status, 303);
-    drop(server);
+    // Cookies without `Secure` beyond loopback are worth a warning.
+    let log = output_after_stop(server, stdout);
+    assert!(
+        log.contains("WARN") && log.contains("without --secure-cookies"),
+        "{log}"
+    );
+
+    let (server, _, stdout) = serve_beyond_loopback(&db, &["--secure-cookies"]);
+    let log = output_after_stop(server, stdout);
+    assert!(!log.contains("--secure-cookies"), "{log}");
 }
 
 fn create_user(db: &str, name: &str, password: &str) -> std::process::Output {

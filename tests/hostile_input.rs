@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::Write;
-
 use axum::body::Body;
 use axum::http::{HeaderValue, Request};
 use axum::Router;
+use common::raw::gzip;
 use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
@@ -201,6 +200,87 @@ const PARAM_VALUES: &[&str] = &[
     "%5C",
 ];
 
+/// Numbers at and beyond every bound (SPEC §7) and the integer types' ends: they must be
+/// refused or stored, never overflow a session's sums.
+const EXTREME_NUMBERS: &[f64] = &[
+    0.0,
+    1e6,
+    1e6 + 1.0,
+    1e11,
+    1e12,
+    1e12 + 1.0,
+    31_622_400_000.0,
+    31_622_400_001.0,
+    1e15,
+    9.2e18,
+    1e19,
+    1e300,
+];
+const EXTREME_INTEGERS: &[i64] = &[
+    i64::MAX,
+    i64::MAX - 1,
+    1_000_000_000_000,
+    1_000_000_000_001,
+    4_611_686_018_427_387_904,
+    i64::MIN,
+];
+
+/// Native fields that take numbers.
+const NUMBER_FIELDS: &[&str] = &[
+    "input_tokens",
+    "output_tokens",
+    "tokens_saved",
+    "tools_sent",
+    "cost",
+    "duration_ms",
+];
+/// Native fields that take names.
+const NAME_FIELDS: &[&str] = &["id", "user_id", "agent_name", "workflow_name", "model"];
+/// OTLP keys that give a run a number or a name.
+const OTLP_EDGE_KEYS: &[&str] = &[
+    "user.id",
+    "enduser.id",
+    "gen_ai.agent.name",
+    "agent.name",
+    "service.name",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "llm.model_name",
+    "gen_ai.tool.name",
+    "tool.name",
+    "threadline.tools.forwarded",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "llm.token_count.prompt",
+    "llm.token_count.completion",
+    "gen_ai.usage.cost",
+    "llm.cost.total",
+    "threadline.tokens_saved",
+    "threadline.tools.sent",
+    "threadline.latency.upstream_ms",
+];
+
+/// A random name of 3,000–7,000 characters, about 3–10 kB (facet values are indexed; PostgreSQL refuses index rows over ~2.7 kB).
+fn long_name() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            8 => prop::char::range('!', '~'),
+            1 => Just('é'),
+            1 => Just('𝄞'),
+        ],
+        3000..7000,
+    )
+    .prop_map(|chars| chars.into_iter().collect::<String>())
+}
+
+fn extreme_number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        prop::sample::select(EXTREME_NUMBERS).prop_map(|f| json!(f)),
+        prop::sample::select(EXTREME_INTEGERS).prop_map(|i| json!(i)),
+        Just(json!(u64::MAX)),
+    ]
+}
+
 fn nasty() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(NASTY).prop_map(str::to_string),
@@ -317,10 +397,34 @@ fn valid_native_run() -> impl Strategy<Value = Value> {
         )
 }
 
+/// A valid run with a few fields set to extreme numbers or long names.
+fn edge_native_run() -> impl Strategy<Value = Value> {
+    let edit = prop_oneof![
+        (prop::sample::select(NUMBER_FIELDS), extreme_number()),
+        (
+            prop::sample::select(NAME_FIELDS),
+            long_name().prop_map(Value::String)
+        ),
+        extreme_number().prop_map(|n| ("latency_ms", json!({ "upstream": n }))),
+        long_name().prop_map(|n| ("tools_called", json!([n]))),
+    ];
+    (valid_native_run(), prop::collection::vec(edit, 1..4)).prop_map(|(mut run, edits)| {
+        for (field, value) in edits {
+            run[field] = value;
+        }
+        run
+    })
+}
+
 fn native_body() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         4 => prop::collection::vec(valid_native_run(), 1..4)
             .prop_map(|runs| json!({ "runs": runs }).to_string().into_bytes()),
+        3 => prop::collection::vec(
+            prop_oneof![valid_native_run(), edge_native_run(), edge_native_run()],
+            1..4,
+        )
+        .prop_map(|runs| json!({ "runs": runs }).to_string().into_bytes()),
         2 => prop::collection::vec(native_run(), 0..4)
             .prop_map(|runs| json!({ "runs": runs }).to_string().into_bytes()),
         1 => json_value().prop_map(|v| v.to_string().into_bytes()),
@@ -423,15 +527,26 @@ fn any_value() -> impl Strategy<Value = AnyValue> {
     })
 }
 
+/// An extreme number or a long name, as an OTLP value.
+fn edge_value() -> impl Strategy<Value = AnyValue> {
+    use any_value::Value as V;
+    prop_oneof![
+        long_name().prop_map(V::StringValue),
+        prop::sample::select(EXTREME_INTEGERS).prop_map(V::IntValue),
+        prop::sample::select(EXTREME_NUMBERS).prop_map(V::DoubleValue),
+        prop::sample::select(EXTREME_NUMBERS).prop_map(|f| V::StringValue(f.to_string())),
+        Just(V::StringValue("99999999999999999999".into())),
+    ]
+    .prop_map(|v| AnyValue { value: Some(v) })
+}
+
 fn attributes() -> impl Strategy<Value = Vec<KeyValue>> {
     prop::collection::vec(
-        (
-            prop_oneof![
-                3 => prop::sample::select(OTLP_KEYS).prop_map(str::to_string),
-                1 => nasty(),
-            ],
-            any_value(),
-        ),
+        prop_oneof![
+            3 => (prop::sample::select(OTLP_KEYS).prop_map(str::to_string), any_value()),
+            1 => (nasty(), any_value()),
+            1 => (prop::sample::select(OTLP_EDGE_KEYS).prop_map(str::to_string), edge_value()),
+        ],
         0..8,
     )
     .prop_map(|kv| {
@@ -556,12 +671,6 @@ fn otlp_body() -> impl Strategy<Value = (&'static str, Vec<u8>)> {
     ]
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
 struct Harness {
     rt: tokio::runtime::Runtime,
     app: Router,
@@ -641,6 +750,46 @@ fn no_5xx(h: &Harness, what: &str, reply: &Reply) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// After a write: the session list, sorted the ways that read the sums, and the detail of
+/// `sessions` and of each list's first session, and the trace of each of `traces`: all 2xx or
+/// 4xx (a 5xx here is data that was stored but cannot be read back).
+fn reads_after_write(
+    h: &Harness,
+    sessions: &[String],
+    traces: &[String],
+) -> Result<(), TestCaseError> {
+    let mut details: Vec<String> = sessions.to_vec();
+    for sort in [
+        "-last_activity",
+        "-total_tokens",
+        "-total_cost",
+        "-total_duration",
+    ] {
+        let path = format!("/api/v1/observability/sessions/?sort={sort}&limit=5");
+        let reply = h.rt.block_on(get(&h.app, &path));
+        no_5xx(h, &format!("GET {path}"), &reply)?;
+        if let Some(first) = reply.json()["results"][0]["session_id"].as_str() {
+            details.push(first.to_string());
+        }
+    }
+    details.sort();
+    details.dedup();
+    let enc = threadline::model::query::encode_component;
+    let paths = details
+        .iter()
+        .map(|id| format!("/api/v1/observability/sessions/{}/", enc(id)))
+        .chain(
+            traces
+                .iter()
+                .map(|t| format!("/api/v1/observability/traces/{t}/")),
+        );
+    for path in paths {
+        let reply = h.rt.block_on(get(&h.app, &path));
+        no_5xx(h, &format!("GET {path}"), &reply)?;
+    }
+    Ok(())
+}
+
 #[test]
 fn native_ingestion_never_fails_on_hostile_bodies() {
     for h in harnesses() {
@@ -676,7 +825,15 @@ fn native_ingestion_never_fails_on_hostile_bodies() {
                     h.rt.block_on(send(&h.app, req.body(Body::from(body)).unwrap()));
                 no_5xx(&h, "POST /api/v1/runs", &reply)?;
                 if reply.status == 200 {
-                    prop_assert!(reply.json()["accepted"].as_u64().unwrap() >= 1);
+                    let answer = reply.json();
+                    prop_assert!(answer["accepted"].as_u64().unwrap() >= 1);
+                    let sessions: Vec<String> = answer["runs"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter_map(|r| r["session_id"].as_str().map(String::from))
+                        .collect();
+                    reads_after_write(&h, &sessions, &[])?;
                 }
                 Ok(())
             })
@@ -695,6 +852,7 @@ fn otlp_ingestion_never_fails_on_hostile_bodies() {
                     let mut req = Request::post("/v1/traces")
                         .header("authorization", format!("Bearer {}", h.key))
                         .header("content-type", content_type);
+                    let traces = trace_ids(content_type, &body);
                     let body = if zip {
                         req = req.header("content-encoding", "gzip");
                         gzip(&body)
@@ -703,11 +861,154 @@ fn otlp_ingestion_never_fails_on_hostile_bodies() {
                     };
                     let reply =
                         h.rt.block_on(send(&h.app, req.body(Body::from(body)).unwrap()));
-                    no_5xx(&h, "POST /v1/traces", &reply)
+                    no_5xx(&h, "POST /v1/traces", &reply)?;
+                    if reply.status == 200 {
+                        reads_after_write(&h, &[], &traces)?;
+                    }
+                    Ok(())
                 },
             )
             .unwrap_or_else(|e| panic!("{}: {e}", h.backend));
         h.report("POST /v1/traces");
+    }
+}
+
+/// The distinct trace ids (hex) of a body that decodes, for reading them back.
+fn trace_ids(content_type: &str, body: &[u8]) -> Vec<String> {
+    use threadline::ingest::otlp::decode::{decode_request, Encoding};
+    let Some(encoding) = Encoding::from_content_type(content_type) else {
+        return Vec::new();
+    };
+    let Ok(request) = decode_request(body, encoding) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<String> = request
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .filter(|s| s.trace_id.len() == 16)
+        .map(|s| s.trace_id.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids.truncate(4);
+    ids
+}
+
+/// Every extreme number and a long name in every field that takes one, on both formats,
+/// deterministically (the random cases above may miss one on a given run): each write is
+/// refused or stored, and the reads after it answer.
+#[test]
+fn every_extreme_value_is_refused_or_stored_and_read_back() {
+    // Random letters: a repeated one would be compressed below PostgreSQL's index row limit.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let long: String = (0..9000)
+        .map(|_| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            char::from(b'!' + (seed >> 58) as u8 + (seed >> 40) as u8 % 30)
+        })
+        .chain("é𝄞".chars())
+        .collect();
+    let check = |h: &Harness, what: &str, reply: &Reply, sessions: &[String], traces: &[String]| {
+        let result = no_5xx(h, what, reply).and_then(|()| {
+            if reply.status == 200 {
+                reads_after_write(h, sessions, traces)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = result {
+            panic!("{what}: {e}");
+        }
+    };
+    for h in harnesses() {
+        let values: Vec<Value> = EXTREME_NUMBERS
+            .iter()
+            .map(|f| json!(f))
+            .chain(EXTREME_INTEGERS.iter().map(|i| json!(i)))
+            .chain([json!(u64::MAX), json!(long)])
+            .collect();
+        let fields = NUMBER_FIELDS
+            .iter()
+            .chain(NAME_FIELDS)
+            .chain(&["latency_ms", "tools_called"]);
+        let mut n = 0;
+        for field in fields {
+            for value in &values {
+                n += 1;
+                let value = match *field {
+                    "latency_ms" => json!({ "upstream": value }),
+                    "tools_called" => json!([value]),
+                    _ => value.clone(),
+                };
+                // Two runs in one session, so that its sums add them up.
+                let session = format!("edge-{n}");
+                let run = |i: usize| {
+                    let mut run = json!({"id": format!("edge-{n}-{i}"), "session_id": session,
+                                         "started_at": at(n as f64)});
+                    run[*field] = value.clone();
+                    run
+                };
+                let body = json!({"runs": [run(0), run(1)]});
+                let reply =
+                    h.rt.block_on(post_json(&h.app, "/api/v1/runs", Some(&h.key), &body));
+                check(
+                    &h,
+                    &format!("POST /api/v1/runs {field}"),
+                    &reply,
+                    &[session],
+                    &[],
+                );
+            }
+        }
+        let otlp_values = [
+            json!({"intValue": i64::MAX.to_string()}),
+            json!({"intValue": "1000000000001"}),
+            json!({"doubleValue": 1e11}),
+            json!({"doubleValue": 1e300}),
+            json!({"doubleValue": 31_622_400_001.0}),
+            json!({"doubleValue": 1e19}),
+            json!({"stringValue": "1e30"}),
+            json!({"stringValue": long}),
+        ];
+        for key in OTLP_EDGE_KEYS {
+            for value in &otlp_values {
+                for operation in ["chat", "execute_tool"] {
+                    n += 1;
+                    let trace = format!("{n:032x}");
+                    let body = json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
+                        "traceId": trace, "spanId": "00000000000000ff", "name": "edge",
+                        "startTimeUnixNano": "1767225600000000000",
+                        "endTimeUnixNano": "1767225601000000000",
+                        "attributes": [
+                            {"key": "session.id", "value": {"stringValue": format!("otlp-edge-{n}")}},
+                            {"key": "gen_ai.operation.name", "value": {"stringValue": operation}},
+                            {"key": key, "value": value},
+                        ]
+                    }]}]}]});
+                    let request = Request::post("/v1/traces")
+                        .header("authorization", format!("Bearer {}", h.key))
+                        .header("content-type", "application/json")
+                        .body(Body::from(body.to_string()))
+                        .unwrap();
+                    let reply = h.rt.block_on(send(&h.app, request));
+                    check(
+                        &h,
+                        &format!(
+                            "POST /v1/traces {key} = {}",
+                            &value.to_string()[..40.min(value.to_string().len())]
+                        ),
+                        &reply,
+                        &[],
+                        &[trace],
+                    );
+                }
+            }
+        }
+        h.report(&format!("{n} writes of extreme values"));
     }
 }
 

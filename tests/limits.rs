@@ -4,21 +4,17 @@
 
 mod common;
 
-use std::io::Write;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::raw::gzip;
 use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use serde_json::{json, Value};
-use threadline::server::config::{Limits, ValueLimits};
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
+use threadline::server::config::{Limits, ValueLimits};
 
 async fn session_count(app: &axum::Router) -> i64 {
     get(app, "/api/v1/observability/sessions/").await.json()["count"]
@@ -175,6 +171,11 @@ async fn runs_per_batch_and_spans_per_request_are_limited() {
             "{}: nothing of the refused",
             db.backend
         );
+        // Every span in the request counts, including one that would be rejected (id 0).
+        let mut with_invalid = spans(2);
+        with_invalid.push((0, json!([str_attr("session.id", "spans")])));
+        let r = post_raw(&app, "/v1/traces", &key, &ct, otlp(trace, &with_invalid)).await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
         let r = post_raw(&app, "/v1/traces", &key, &ct, otlp(trace, &spans(2))).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(session_count(&app).await, 2, "{}", db.backend);
@@ -283,6 +284,179 @@ async fn oversized_values_are_refused_by_field_and_span() {
             db.backend
         );
     }
+}
+
+/// A list and a detail read of every session answer 200.
+async fn reads_answer(app: &axum::Router, backend: &str) {
+    let list = get(app, "/api/v1/observability/sessions/?limit=100").await;
+    assert_eq!(list.status, StatusCode::OK, "{backend}: {}", list.text());
+    for s in list.json()["results"].as_array().unwrap() {
+        let id = threadline::model::query::encode_component(s["session_id"].as_str().unwrap());
+        let d = get(app, &format!("/api/v1/observability/sessions/{id}/")).await;
+        assert_eq!(d.status, StatusCode::OK, "{backend}: {}", d.text());
+    }
+}
+
+#[tokio::test]
+async fn numbers_and_names_beyond_the_bounds_are_refused_by_field_and_span() {
+    for db in databases().await {
+        let (store, _, key) = store_with_key(&db).await;
+        let app = app(store);
+        let long = "u".repeat(20_000);
+        for (field, value) in [
+            ("input_tokens", json!(i64::MAX)),
+            ("output_tokens", json!(1_000_000_000_001i64)),
+            ("tokens_saved", json!(u64::MAX)),
+            ("cost", json!(1e11)),
+            ("duration_ms", json!(1e15)),
+            ("user_id", json!(long)),
+            ("model", json!(long)),
+            ("agent_name", json!(long)),
+        ] {
+            let mut run = json!({"session_id": "bounds", "started_at": at(0.0)});
+            run[field] = value;
+            for _ in 0..2 {
+                let r = post_json(&app, "/api/v1/runs", Some(&key), &json!({"runs": [run]})).await;
+                assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}: {}", r.text());
+                assert_eq!(r.json()["errors"][0]["field"], field, "{}", r.text());
+            }
+        }
+        assert_eq!(session_count(&app).await, 0, "{}", db.backend);
+        // At the bounds, twice in one session: stored, and the session's sums read back.
+        let at_bounds = json!({"session_id": "bounds", "started_at": at(0.0),
+            "input_tokens": 1_000_000_000_000i64, "output_tokens": 1_000_000_000_000i64,
+            "tokens_saved": 1_000_000_000_000i64, "cost": 1e6, "duration_ms": 31_622_400_000i64,
+            "latency_ms": {"upstream": 31_622_400_000i64}, "user_id": "u".repeat(256)});
+        let r = post_json(
+            &app,
+            "/api/v1/runs",
+            Some(&key),
+            &json!({"runs": [at_bounds, at_bounds]}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let d = get(&app, "/api/v1/observability/sessions/bounds/").await;
+        assert_eq!(d.status, StatusCode::OK, "{}: {}", db.backend, d.text());
+        assert_eq!(d.json()["aggregates"]["input_tokens"], 2_000_000_000_000i64);
+
+        // OTLP: each such span is rejected, its sibling kept.
+        let chat = |extra: Value| {
+            let mut attrs = vec![
+                str_attr("gen_ai.operation.name", "chat"),
+                str_attr("session.id", "otlp-bounds"),
+            ];
+            attrs.extend(extra.as_array().unwrap().iter().cloned());
+            Value::Array(attrs)
+        };
+        let body = otlp(
+            "0123456789abcdef0123456789abcdef",
+            &[
+                (1, chat(json!([]))),
+                (2, chat(json!([str_attr("user.id", &long)]))),
+                (3, chat(json!([str_attr("gen_ai.request.model", &long)]))),
+                (
+                    4,
+                    chat(
+                        json!([{"key": "gen_ai.usage.input_tokens", "value": {"intValue": i64::MAX.to_string()}}]),
+                    ),
+                ),
+                (
+                    5,
+                    chat(json!([{"key": "gen_ai.usage.cost", "value": {"doubleValue": 1e11}}])),
+                ),
+            ],
+        );
+        let r = post_raw(
+            &app,
+            "/v1/traces",
+            &key,
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let partial = &r.json()["partialSuccess"];
+        assert_eq!(partial["rejectedSpans"], 4, "{}", r.text());
+        let message = partial["errorMessage"].as_str().unwrap();
+        for reason in [
+            "`user.id` is longer than 256",
+            "`gen_ai.request.model` is longer",
+            "input token count",
+            "`gen_ai.usage.cost` is more",
+        ] {
+            assert!(message.contains(reason), "{reason}: {message}");
+        }
+        let t = get(
+            &app,
+            "/api/v1/observability/traces/0123456789abcdef0123456789abcdef/",
+        )
+        .await;
+        assert_eq!(
+            t.json()["spans"].as_array().unwrap().len(),
+            1,
+            "{}",
+            db.backend
+        );
+        reads_answer(&app, db.backend).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_body_is_not_asked_for_and_its_connection_closes() {
+    let db = databases().await.remove(0);
+    let (store, _, key) = store_with_key(&db).await;
+    let limits = Limits {
+        max_body_bytes: 64 * 1024,
+        ..Limits::default()
+    };
+    let addr = raw::serve(app_with_limits(store, limits)).await;
+    let head = |auth: &str, extra: &str, length: usize| {
+        format!(
+            "POST /api/v1/runs HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {auth}\r\n\
+             Content-Type: application/json\r\nContent-Length: {length}\r\n{extra}\r\n"
+        )
+    };
+    let within = Duration::from_secs(10);
+    // Declared larger than the limit: 413 at once, the body never read, the connection closed.
+    let started = Instant::now();
+    let r = raw::exchange(addr, head(&key, "", 100_000_000).as_bytes(), within)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // `Expect: 100-continue` refused (unknown key): 401 at once, without asking for the body.
+    let started = Instant::now();
+    let r = raw::exchange(
+        addr,
+        head("tl_unknown", "Expect: 100-continue\r\n", 1000).as_bytes(),
+        within,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // A refused request whose body arrived whole keeps its connection: the next request on it
+    // is answered.
+    let body = b"{\"runs\": []}";
+    let mut bytes = head("tl_unknown", "", body.len()).into_bytes();
+    bytes.extend_from_slice(body);
+    bytes.extend_from_slice(
+        format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    let r = raw::exchange(addr, &bytes, within).await.unwrap();
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.header("connection"), None);
+    assert!(r.text().contains("HTTP/1.1 200"), "{}", r.text());
 }
 
 #[tokio::test]

@@ -564,13 +564,15 @@ async fn values_past_the_sixty_second_of_a_kind_are_found_exactly() {
     for db in databases().await {
         let (store, _, key) = store_with_key(&db).await;
         let app = app(store);
-        // 70 agents and 70 tools: the last ones share one bit on the session row.
+        // 70 agents and 70 tools: the last ones share one bit on the session row. Every fourth
+        // session has an error.
         let runs: Vec<Value> = (0..70)
             .map(|i| {
                 json!({"id": format!("r{i}"), "session_id": format!("s{i:02}"),
                        "started_at": at(i as f64), "duration_ms": 1000,
                        "agent_name": format!("agent_{i:02}"), "model": "m",
-                       "tools_called": [format!("tool_{i:02}"), format!("tool_{:02}", (i + 1) % 70)]})
+                       "tools_called": [format!("tool_{i:02}"), format!("tool_{:02}", (i + 1) % 70)],
+                       "status": if i % 4 == 0 { "error" } else { "success" }})
             })
             .collect();
         let r = post_json(&app, "/api/v1/runs", Some(&key), &json!({ "runs": runs })).await;
@@ -606,8 +608,17 @@ async fn values_past_the_sixty_second_of_a_kind_are_found_exactly() {
         let want: Vec<usize> = (59..70).collect();
         assert_eq!(session_ids(&page), set(&want), "{}", db.backend);
         assert_eq!(page["count"], 11);
+        // With another filter: tools 00–09 are in sessions 00–09 and 69, tools 60–69 (some
+        // sharing the bit) in 59–69; of those, every fourth had an error.
         let page = list("q=ol_0&status=error".into()).await;
-        assert_eq!(page["count"], 0);
+        assert_eq!(session_ids(&page), set(&[0, 4, 8]), "{}", db.backend);
+        assert_eq!(page["count"], 3);
+        let page = list("q=ol_6&status=error".into()).await;
+        assert_eq!(session_ids(&page), set(&[60, 64, 68]), "{}", db.backend);
+        let page = list("tool=tool_66&status=error".into()).await;
+        assert_eq!(session_ids(&page), set(&[]), "{}", db.backend);
+        let page = list("tool=tool_65&status=error".into()).await;
+        assert_eq!(session_ids(&page), set(&[64]), "{}", db.backend);
         assert_eq!(list("tool=tool_70".into()).await["count"], 0);
     }
 }
@@ -779,11 +790,253 @@ async fn the_agent_list_holds_exactly_the_agents_in_use() {
         .await
         .json();
         assert_eq!(ids(&page), ["s1", "s2"], "{}", db.backend);
+        // With a second filter an agent is tested by its bit on the session row, which must
+        // have followed the change too.
+        let window = format!("start={}", at(0.0));
+        for (agent, want) in [
+            ("planner", &[][..]),
+            ("writer", &["s1", "s2"][..]),
+            ("Reviewer", &["s2"][..]),
+        ] {
+            let page = get(
+                &app,
+                &format!("/api/v1/observability/sessions/?agent={agent}&{window}&sort=session_id"),
+            )
+            .await
+            .json();
+            assert_eq!(ids(&page), want, "{}: {agent}", db.backend);
+            assert_eq!(page["count"], want.len(), "{}: {agent}", db.backend);
+        }
         // Another project's agents are not listed.
         assert!(store
             .list_agents(owner.project_id + 1)
             .await
             .unwrap()
             .is_empty());
+    }
+}
+
+#[tokio::test]
+async fn q_matching_more_tools_than_a_query_may_union_is_answered() {
+    for db in databases().await {
+        let (store, _, key) = store_with_key(&db).await;
+        let app = app(store);
+        // 600 tools containing "xyz", 15 per session; three sessions had an error. Filtered
+        // further, the few matches once made the page start from one query arm per tool, and
+        // SQLite refuses more than 500.
+        let errors = [3usize, 17, 29];
+        let runs: Vec<Value> = (0..40usize)
+            .map(|i| {
+                let tools: Vec<String> =
+                    (0..15).map(|j| format!("xyz_{:03}", 15 * i + j)).collect();
+                json!({"id": format!("r{i}"), "session_id": format!("s{i:02}"),
+                       "started_at": at(i as f64), "duration_ms": 1000, "tools_called": tools,
+                       "status": if errors.contains(&i) { "error" } else { "success" }})
+            })
+            .collect();
+        let r = post_json(&app, "/api/v1/runs", Some(&key), &json!({ "runs": runs })).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        // 1,120 more, all sharing the row's last bit: too many to list, matched by name.
+        let runs: Vec<Value> = (0..40usize)
+            .map(|i| {
+                let tools: Vec<String> =
+                    (0..28).map(|j| format!("wide_{:04}", 28 * i + j)).collect();
+                json!({"id": format!("w{i}"), "session_id": format!("w{i:02}"),
+                       "started_at": at(i as f64), "duration_ms": 1000, "tools_called": tools,
+                       "status": if errors.contains(&i) { "error" } else { "success" }})
+            })
+            .collect();
+        let r = post_json(&app, "/api/v1/runs", Some(&key), &json!({ "runs": runs })).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let set = |ids: &[usize]| -> BTreeSet<String> {
+            ids.iter().map(|i| format!("s{i:02}")).collect()
+        };
+        let wide = |ids: &[usize]| -> BTreeSet<String> {
+            ids.iter().map(|i| format!("w{i:02}")).collect()
+        };
+        for (query, want) in [
+            ("q=wide&status=error", wide(&errors)),
+            ("q=wide_009&status=error&sort=session_id", wide(&[3])),
+            (
+                "q=ide_&status=error&end=2026-01-01T00:20:00Z",
+                wide(&[3, 17]),
+            ),
+            ("q=wide", wide(&(0..40).collect::<Vec<_>>())),
+            ("q=xyz&status=error", set(&errors)),
+            ("q=xyz&status=error&sort=total_cost", set(&errors)),
+            (
+                "q=xyz_&status=error&end=2026-01-01T00:20:00Z",
+                set(&[3, 17]),
+            ),
+            ("q=xyz", set(&(0..40).collect::<Vec<_>>())),
+            ("q=xyz_59&status=error", set(&[])),
+            ("q=xyz_44&status=error", set(&[29])),
+        ] {
+            let r = get(
+                &app,
+                &format!("/api/v1/observability/sessions/?{query}&limit=100"),
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}: {query}: {}", db.backend, r.text());
+            let page = r.json();
+            assert_eq!(session_ids(&page), want, "{}: {query}", db.backend);
+            assert_eq!(page["count"], want.len(), "{}: {query}", db.backend);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_offset_past_any_number_of_sessions_is_an_empty_page() {
+    use threadline::model::query::parse_list_params;
+    let seeds = seeds();
+    for db in databases().await {
+        let (store, owner, key) = store_with_key(&db).await;
+        let app = app(store.clone());
+        let runs: Vec<Value> = seeds
+            .iter()
+            .flat_map(|s| {
+                s.runs
+                    .iter()
+                    .enumerate()
+                    .map(move |(k, r)| run_json(s, k, r))
+            })
+            .collect();
+        let r = post_json(&app, "/api/v1/runs", Some(&key), &json!({ "runs": runs })).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        // The largest offset the parameters allow reaches the store, which must not overflow
+        // costing or paging it; anything larger is refused before (400, below).
+        let offset = threadline::model::MAX_OFFSET.to_string();
+        for filters in [
+            &[("agent", "writer")][..],
+            &[("agent", "writer"), ("status", "error")],
+            &[("user", "u1"), ("status", "error")],
+            &[("q", "search"), ("status", "error")],
+            &[("search", "alpha"), ("model", "gpt-4o")],
+        ] {
+            let mut pairs: Vec<(String, String)> = filters
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            pairs.push(("offset".into(), offset.clone()));
+            let query = parse_list_params(&pairs, 0).expect("valid parameters");
+            let page = store
+                .list_sessions(owner.project_id, &query)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {filters:?}: {e}", db.backend));
+            assert!(page.results.is_empty(), "{}: {filters:?}", db.backend);
+            pairs.pop();
+            let first = store
+                .list_sessions(owner.project_id, &parse_list_params(&pairs, 0).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(page.count, first.count, "{}: {filters:?}", db.backend);
+        }
+        // Through HTTP: the largest offset is an empty page that links back, a larger one a 400
+        // naming the parameter (list and a session's runs alike).
+        let r = get(
+            &app,
+            &format!("/api/v1/observability/sessions/?agent=writer&status=error&offset={offset}"),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["results"].as_array().unwrap().len(), 0);
+        assert!(r.json()["previous"].is_string());
+        for path in [
+            format!(
+                "/api/v1/observability/sessions/?agent=writer&offset={}",
+                i64::MAX
+            ),
+            format!(
+                "/api/v1/observability/sessions/{}/?runs_offset={}",
+                seeds[0].id,
+                i64::MAX
+            ),
+        ] {
+            let r = get(&app, &path).await;
+            assert_eq!(r.status, 400, "{path}: {}", r.text());
+            assert!(r.text().contains("offset"), "{path}: {}", r.text());
+        }
+    }
+}
+
+#[tokio::test]
+async fn session_totals_stop_at_the_largest_integer() {
+    use threadline::ingest::native::parse_batch;
+    let big = 6_000_000_000_000_000_000i64;
+    // Runs whose numbers the API would refuse, as a direct caller of the store may send them.
+    let batch = |runs: Value| {
+        let mut runs = parse_batch(json!({ "runs": runs }).to_string().as_bytes(), None, 1000)
+            .expect("valid batch");
+        for r in &mut runs {
+            r.fields.cost_nanos = Some(big);
+            r.fields.input_tokens = Some(big);
+            r.fields.output_tokens = Some(big);
+            r.fields.tokens_saved = Some(big);
+        }
+        runs
+    };
+    let run = |id: &str, session: &str, minute: f64| json!({"id": id, "session_id": session, "started_at": at(minute), "duration_ms": 1000});
+    for db in databases().await {
+        let (store, owner, _) = store_with_key(&db).await;
+        let app = app(store.clone());
+        // Two new runs of one request (summed before writing), a third added to the stored
+        // totals by a later request, and a session recomputed after a run changes.
+        store
+            .ingest_native(
+                owner,
+                batch(json!([run("a1", "a", 0.0), run("a2", "a", 1.0)])),
+            )
+            .await
+            .expect("ingest");
+        store
+            .ingest_native(
+                owner,
+                batch(json!([run("b1", "b", 0.0), run("a3", "a", 2.0)])),
+            )
+            .await
+            .expect("ingest");
+        store
+            .ingest_native(owner, batch(json!([run("b2", "b", 1.0)])))
+            .await
+            .expect("ingest");
+        let mut changed = batch(json!([run("b1", "b", 0.5)]));
+        changed[0].fields.duration_us = Some(2_000_000);
+        store.ingest_native(owner, changed).await.expect("ingest");
+        for sort in ["-total_cost", "total_tokens", "-run_count"] {
+            let r = get(
+                &app,
+                &format!("/api/v1/observability/sessions/?sort={sort}&limit=10"),
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}: {}", db.backend, r.text());
+            let page = r.json();
+            assert_eq!(page["count"], 2, "{}", db.backend);
+            for row in page["results"].as_array().unwrap() {
+                assert_eq!(row["total_tokens"], i64::MAX, "{}: {row}", db.backend);
+                assert_eq!(
+                    row["total_cost"].as_f64().unwrap(),
+                    i64::MAX as f64 / 1e9,
+                    "{}",
+                    db.backend
+                );
+            }
+        }
+        for (id, runs, duration) in [("a", 3, 3.0), ("b", 2, 3.0)] {
+            let r = get(&app, &format!("/api/v1/observability/sessions/{id}/")).await;
+            assert_eq!(r.status, 200, "{}: {}", db.backend, r.text());
+            let detail = r.json();
+            let a = &detail["aggregates"];
+            assert_eq!(a["run_count"], runs, "{}: {id}", db.backend);
+            assert_eq!(a["total_duration"], duration, "{}: {id}", db.backend);
+            for field in [
+                "total_tokens",
+                "input_tokens",
+                "output_tokens",
+                "tokens_saved",
+            ] {
+                assert_eq!(a[field], i64::MAX, "{}: {id} {field}", db.backend);
+            }
+            assert_eq!(detail["runs"][0]["tokens"], i64::MAX, "{}", db.backend);
+        }
     }
 }

@@ -121,13 +121,17 @@ async fn two_instances_on_one_postgres_group_exactly_like_one() {
     // About a tenth of the batches go a second time, to the other instance, at the same time.
     let resent: Vec<bool> = (0..batches.len()).map(|_| rng.next(10) == 0).collect();
 
-    // Two instances on the shared database (migrations run by both, concurrently).
+    // Two instances on the new shared database, started together: both run the migrations at
+    // once. Keys are created once they answer.
+    let instances = [
+        ServerProcess::spawn(&shared.url, &[]),
+        ServerProcess::spawn(&shared.url, &[]),
+    ];
+    for i in &instances {
+        i.wait_healthy();
+    }
     let shared_store = open(&shared).await;
     let shared_keys = keys(&shared_store).await;
-    let instances = [
-        ServerProcess::start(&shared.url, &[]),
-        ServerProcess::start(&shared.url, &[]),
-    ];
     let addrs = [instances[0].addr, instances[1].addr];
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(Mutex::new(Vec::new()));
@@ -147,29 +151,33 @@ async fn two_instances_on_one_postgres_group_exactly_like_one() {
                 } else {
                     vec![i % 2]
                 };
-                for t in targets {
-                    let reply = http_request(
-                        addrs[t],
-                        "POST",
-                        "/api/v1/runs",
-                        &[
-                            ("authorization", &auth),
-                            ("content-type", "application/json"),
-                        ],
-                        body.as_bytes(),
-                    );
-                    match reply {
-                        Ok((200, _)) => {}
-                        Ok((status, body)) => failures.lock().unwrap().push(format!(
-                            "batch {i} on instance {t}: {status} {}",
-                            String::from_utf8_lossy(&body)
-                        )),
-                        Err(e) => failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("batch {i} on instance {t}: {e}")),
+                // A resent batch goes to both instances at the same moment.
+                std::thread::scope(|scope| {
+                    for t in targets {
+                        let (auth, failures) = (&auth, &failures);
+                        scope.spawn(move || {
+                            let reply = http_request(
+                                addrs[t],
+                                "POST",
+                                "/api/v1/runs",
+                                &[
+                                    ("authorization", auth),
+                                    ("content-type", "application/json"),
+                                ],
+                                body.as_bytes(),
+                            );
+                            let problem = match reply {
+                                Ok((200, _)) => return,
+                                Ok((status, body)) => format!(
+                                    "batch {i} on instance {t}: {status} {}",
+                                    String::from_utf8_lossy(&body)
+                                ),
+                                Err(e) => format!("batch {i} on instance {t}: {e}"),
+                            };
+                            failures.lock().unwrap().push(problem);
+                        });
                     }
-                }
+                });
             })
         })
         .collect();

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::raw::{self, RawReply};
 use common::{app_with_limits, databases, store_with_key, ServerProcess};
 use threadline::server::config::Limits;
+use threadline::server::state::AppState;
 use tokio::io::AsyncWriteExt;
 
 fn retry_after(r: &RawReply) -> u64 {
@@ -47,15 +48,17 @@ async fn a_full_ingestion_queue_answers_429_with_retry_after_and_stores_nothing(
         let headers = [
             ("Authorization", auth.as_str()),
             ("Content-Type", "application/json"),
+            ("Expect", "100-continue"),
         ];
 
-        // Request A takes the only place: its head and the start of its body are sent.
+        // Request A takes the only place: once the server asks for its body (100 Continue), it
+        // is admitted; the start of its body is sent.
         let held = raw::batch("held", "held", 3, 100);
         let mut a = raw::open(addr, "POST", "/api/v1/runs", &headers, held.len())
             .await
             .unwrap();
+        raw::wait_continue(&mut a).await.unwrap();
         a.write_all(&held[..10]).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
 
         let other = raw::batch("other", "other", 1, 10);
         let refused = raw::post_runs(addr, &key, &other).await.unwrap();
@@ -76,6 +79,19 @@ async fn a_full_ingestion_queue_answers_429_with_retry_after_and_stores_nothing(
         .unwrap();
         assert_eq!(otlp.status, 429, "OTLP shares the queue");
         retry_after(&otlp);
+        // A request without a key is told so, not to come back later.
+        for path in ["/api/v1/runs", "/v1/traces"] {
+            let anonymous = raw::request(
+                addr,
+                "POST",
+                path,
+                &[("Content-Type", "application/json")],
+                b"{}",
+            )
+            .await
+            .unwrap();
+            assert_eq!(anonymous.status, 401, "{path}: {}", anonymous.text());
+        }
         // Reads are not queued behind ingestion.
         assert_eq!(
             raw::get(addr, "/api/v1/observability/sessions/")
@@ -121,13 +137,15 @@ async fn the_byte_budget_refuses_more_bodies_but_never_a_lone_one() {
         &[
             ("Authorization", &auth),
             ("Content-Type", "application/json"),
+            ("Expect", "100-continue"),
         ],
         big.len(),
     )
     .await
     .unwrap();
+    // Asked for its body: admitted, with its declared length taken from the budget.
+    raw::wait_continue(&mut a).await.unwrap();
     a.write_all(&big[..100]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let small = raw::batch("small", "small", 1, 10);
     let refused = raw::post_runs(addr, &key, &small).await.unwrap();
     assert_eq!(refused.status, 429, "{}", refused.text());
@@ -236,7 +254,8 @@ async fn a_flood_gets_429s_never_errors_and_memory_stays_bounded() {
                         .await
                         .unwrap();
                     }
-                    429 | 503 => {
+                    // 429 only: a 503 would be a storage failure, not a refusal.
+                    429 => {
                         let wait = (retry_after(&r) * 1000).min(RETRY_PAUSE_MS);
                         tally.refused.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(Duration::from_millis(wait)).await;
@@ -261,14 +280,14 @@ async fn a_flood_gets_429s_never_errors_and_memory_stays_bounded() {
     );
     let slowest = *tally.slowest_read.lock().unwrap();
     println!(
-        "flood: {ok} batches stored, {refused} refused with 429/503, {reads} reads meanwhile \
+        "flood: {ok} batches stored, {refused} refused with 429, {reads} reads meanwhile \
          (slowest {slowest:?}); server peak RSS {} MiB (at start {} MiB, bound {} MiB)",
         peak >> 20,
         baseline >> 20,
         MEMORY_BOUND >> 20
     );
     assert!(ok > 0, "some batches get through");
-    assert!(refused > 0, "the flood is answered with 429/503");
+    assert!(refused > 0, "the flood is answered with 429");
     assert!(reads >= 4, "reads kept answering ({reads})");
     assert!(
         peak < MEMORY_BOUND,
@@ -283,4 +302,51 @@ async fn a_flood_gets_429s_never_errors_and_memory_stays_bounded() {
             "acknowledged batch {session} is stored whole"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_gets_408_and_gives_its_place_back() {
+    let db = databases().await.remove(0);
+    let (store, _, key) = store_with_key(&db).await;
+    let limits = Limits {
+        max_pending_writes: 1,
+        ..Limits::default()
+    };
+    let state = AppState::new(store, limits);
+    let app =
+        threadline::server::ingest::router_with_body_timeout(&state, Duration::from_millis(500))
+            .with_state(state);
+    let addr = raw::serve(app).await;
+    let auth = format!("Bearer {key}");
+    let mut stalled = raw::open(
+        addr,
+        "POST",
+        "/api/v1/runs",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        1000,
+    )
+    .await
+    .unwrap();
+    stalled.write_all(b"{\"runs\": [").await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), raw::finish(stalled))
+        .await
+        .expect("a stalled body is answered, not waited for without end")
+        .unwrap();
+    assert_eq!(reply.status, 408, "{}", reply.text());
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not arrive within"),
+        "{}",
+        reply.text()
+    );
+    // Its place is free again.
+    let next = raw::post_runs(addr, &key, &raw::batch("after", "after", 1, 10))
+        .await
+        .unwrap();
+    assert_eq!(next.status, 200, "{}", next.text());
 }

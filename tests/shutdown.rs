@@ -41,14 +41,16 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
             &[
                 ("Authorization", auth.as_str()),
                 ("Content-Type", "application/json"),
+                ("Expect", "100-continue"),
             ],
             body.len(),
         )
         .await
         .unwrap();
+        // Asked for its body: the handler has the request.
+        raw::wait_continue(&mut stream).await.unwrap();
         let half = body.len() / 2;
         stream.write_all(&body[..half]).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
         raw::signal(server.child.id(), "TERM");
 
         // It stops accepting: new connections are refused once the signal is handled.
@@ -116,13 +118,14 @@ async fn a_request_that_never_finishes_does_not_hold_shutdown_past_the_timeout()
         &[
             ("Authorization", auth.as_str()),
             ("Content-Type", "application/json"),
+            ("Expect", "100-continue"),
         ],
         1000,
     )
     .await
     .unwrap();
+    raw::wait_continue(&mut stalled).await.unwrap();
     stalled.write_all(b"{\"runs\": [").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let signalled = Instant::now();
     raw::signal(server.child.id(), "TERM");
     let status = wait_exit(&mut server, Duration::from_secs(15));

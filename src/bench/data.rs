@@ -42,7 +42,6 @@ const SESSIONS_PER_GATEWAY_KEY: usize = 200;
 const SPANS_PER_TRACE_ESTIMATE: f64 = 4.9;
 const SCOPE: &str = "threadline-bench";
 
-/// (name, USD per 1M input tokens, USD per 1M output tokens)
 /// What a gateway adds to a run.
 #[derive(Clone, Debug)]
 pub struct Gateway {

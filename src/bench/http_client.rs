@@ -17,6 +17,9 @@ pub struct Answer {
     /// Names in lower case.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The body had neither a length nor chunks and ran to the end of the connection, which
+    /// so cannot carry another request.
+    pub read_to_close: bool,
 }
 
 impl Answer {
@@ -62,7 +65,8 @@ impl Connection {
             read_answer(stream).await
         }
         .await;
-        let keep = matches!(&answer, Ok(a) if !a
+        // A body read to the end of the stream leaves nothing to reuse.
+        let keep = matches!(&answer, Ok(a) if !a.read_to_close && !a
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close")));
         if !keep {
@@ -95,6 +99,7 @@ pub async fn read_answer<R: AsyncBufRead + Unpin>(reader: &mut R) -> anyhow::Res
             .map(|(_, v)| v.as_str())
     };
     let mut body = Vec::new();
+    let mut read_to_close = false;
     if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         loop {
             let size_line = read_line(reader).await?;
@@ -119,11 +124,13 @@ pub async fn read_answer<R: AsyncBufRead + Unpin>(reader: &mut R) -> anyhow::Res
         reader.read_exact(&mut body).await?;
     } else if !(status == 204 || status == 304 || (100..200).contains(&status)) {
         reader.read_to_end(&mut body).await?;
+        read_to_close = true;
     }
     Ok(Answer {
         status,
         headers,
         body,
+        read_to_close,
     })
 }
 
@@ -164,6 +171,7 @@ mod tests {
             .unwrap();
         assert_eq!((a.status, a.body.as_slice()), (200, &b"hello"[..]));
         assert_eq!(a.header("x-a"), Some("b"));
+        assert!(!a.read_to_close);
 
         let a = read(b"HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n4\r\nWiki\r\n6;x=y\r\npedia!\r\n0\r\nTrailer: 1\r\n\r\n")
             .await
@@ -172,6 +180,7 @@ mod tests {
 
         let a = read(b"HTTP/1.0 200 OK\r\n\r\nuntil the end").await.unwrap();
         assert_eq!(a.body, b"until the end");
+        assert!(a.read_to_close);
     }
 
     #[tokio::test]

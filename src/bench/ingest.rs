@@ -210,21 +210,27 @@ impl FreshDb {
             }
             Target::Postgres(admin_url) => {
                 let name = format!("threadline_bench_{}", unique_suffix());
-                let mut conn = admin_connect(admin_url).await?;
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .context("cannot create the benchmark database")?;
-                let _ = conn.close().await;
-                Ok(FreshDb {
-                    url: database_url(admin_url, &name),
-                    cleanup: Cleanup::Database {
-                        admin_url: admin_url.clone(),
-                        name,
-                    },
-                })
+                FreshDb::create_named(admin_url, &name).await
             }
         }
+    }
+
+    /// Creates database `name` (a plain name: it is not quoted) on the PostgreSQL server of
+    /// `admin_url`; [`FreshDb::remove`] drops it unless kept.
+    pub(super) async fn create_named(admin_url: &str, name: &str) -> anyhow::Result<FreshDb> {
+        let mut conn = admin_connect(admin_url).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("cannot create the database {name}"))?;
+        let _ = conn.close().await;
+        Ok(FreshDb {
+            url: database_url(admin_url, name),
+            cleanup: Cleanup::Database {
+                admin_url: admin_url.to_string(),
+                name: name.to_string(),
+            },
+        })
     }
 
     pub(super) async fn remove(self, keep: bool) {
@@ -320,14 +326,7 @@ async fn bench_store(
     eprintln!("== {backend}");
     let native_keys = create_keys(&store, &native.key_names).await?;
     let otlp_keys = create_keys(&store, &otlp.key_names).await?;
-    let options = leptos::config::LeptosOptions::builder()
-        .output_name("threadline")
-        .build();
-    let app = crate::server::http::router(AppState {
-        store: store.clone(),
-        leptos_options: options,
-        limits: Arc::new(Limits::default()),
-    });
+    let app = crate::server::http::router(AppState::new(store.clone(), Limits::default()));
 
     let native_phase = drive(&app, native, native_keys, Kind::Native, args).await?;
     let stored_runs = count(&store, "SELECT COUNT(*) FROM runs").await?;
@@ -385,7 +384,7 @@ fn write_csv(path: &std::path::Path, sections: &[Section]) -> std::io::Result<()
                 writeln!(
                     out,
                     "\"{}\",\"{}\",{},{},{},{:.3},{:.3}",
-                    section.backend.split(" (").next().unwrap_or_default(),
+                    report::short_backend(&section.backend),
                     phase.what,
                     s.index,
                     s.key,
@@ -433,7 +432,7 @@ pub(super) async fn describe_backend(store: &Store, url: &str) -> anyhow::Result
                 .get(sync as usize)
                 .copied()
                 .unwrap_or("?");
-            let path = url.trim_start_matches("sqlite:");
+            let path = crate::db::sqlite_path(url).unwrap_or(url);
             format!("SQLite {version} ({mode}, synchronous={sync}, file {path})")
         }
         Backend::Postgres => {

@@ -7,6 +7,7 @@
 //! Filter and search values come from the dataset itself ([`Probe`]), so a reused database of
 //! any age or origin is queried for things it holds.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -383,6 +384,41 @@ pub async fn time(
     }
     bar.finish_and_clear();
     Ok(out)
+}
+
+/// Sends every request once on each of `connections` connections to the server at `addr`, all
+/// at the same time, each connection starting at a different request: the server then answers
+/// that many requests at once, as under concurrent use, on as many pooled database connections.
+/// Returns the requests answered; any answer but 200 is an error.
+pub async fn burst(
+    addr: SocketAddr,
+    requests: &[Request],
+    connections: usize,
+) -> anyhow::Result<usize> {
+    let n = requests.len();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..connections {
+        let paths: Vec<String> = (0..n)
+            .map(|k| requests[(c * n / connections.max(1) + k) % n].path.clone())
+            .collect();
+        tasks.spawn(async move {
+            let mut connection = Connection::new(addr);
+            for path in &paths {
+                let answer = connection.get(path, &[]).await?;
+                anyhow::ensure!(
+                    answer.status == 200,
+                    "GET {path}: answer {} in the concurrent burst",
+                    answer.status
+                );
+            }
+            anyhow::Ok(paths.len())
+        });
+    }
+    let mut answered = 0;
+    while let Some(done) = tasks.join_next().await {
+        answered += done.context("a burst connection panicked")??;
+    }
+    Ok(answered)
 }
 
 #[cfg(test)]

@@ -17,6 +17,15 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 /// The project a fresh install has, and the one the dashboard shows without a key.
+/// The file of a SQLite URL: `sqlite:bench.db?mode=rwc` and `sqlite://bench.db` → `bench.db`,
+/// `sqlite:///tmp/b.db` → `/tmp/b.db`; `None` for any other URL.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(rest.split('?').next().unwrap_or(rest))
+}
+
 pub const DEFAULT_PROJECT_ID: i64 = 1;
 
 /// Which database a [`Store`] talks to.
@@ -188,4 +197,18 @@ pub fn rfc3339(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(sqlite_path("sqlite:/tmp/b.db?mode=rwc"), Some("/tmp/b.db"));
+        assert_eq!(sqlite_path("sqlite:b.db"), Some("b.db"));
+        assert_eq!(sqlite_path("sqlite://b.db"), Some("b.db"));
+        assert_eq!(sqlite_path("sqlite:///tmp/b.db?mode=ro"), Some("/tmp/b.db"));
+        assert_eq!(sqlite_path("postgres://x/y"), None);
+    }
 }

@@ -12,14 +12,16 @@
 //!    the session row, how to count, and how to fetch the page — by walking the sort key's index,
 //!    whose entries carry every row filter (errors, time window, facet bits), or by starting from
 //!    a small candidate set (one user's sessions, a rare id substring) and sorting it, whichever
-//!    [`drive_is_cheaper`] says.
+//!    [`drive_is_cheaper`] says. When other filters make the count no measure of the candidate
+//!    set, its size is counted first, stopping where walking is cheaper anyway
+//!    ([`ListPlan::driver_rows_sql`]).
 
 use std::collections::HashMap;
 
 use sqlx::any::AnyArguments;
 use sqlx::{Arguments, Row};
 
-use super::write::{FACET_AGENT, FACET_MODEL, FACET_SHARED_BIT, FACET_TOOL, FACET_USER};
+use super::write::{FACET_AGENT, FACET_MODEL, FACET_SHARED_BIT, FACET_TOOL, FACET_USER, MAX_BINDS};
 use super::{rfc3339, Backend, Result, Store};
 use crate::model::{ListQuery, SessionPage, SessionSummary, Sort, SortKey};
 
@@ -235,6 +237,35 @@ fn facet_exists(b: &mut Binder, kind: i64, values: &[&str]) -> String {
     )
 }
 
+/// The `session_facets` entries of one kind and any of `values`, selecting `select`.
+fn facet_entries(b: &mut Binder, select: &str, kind: i64, values: &[&str]) -> String {
+    let list: Vec<String> = values.iter().map(|v| b.text(v)).collect();
+    let test = match list.as_slice() {
+        [one] => format!("= {one}"),
+        _ => format!("IN ({})", list.join(", ")),
+    };
+    format!(
+        "SELECT {select} FROM session_facets WHERE project_id = $1 AND kind = {kind} \
+         AND value {test}"
+    )
+}
+
+/// The values of `terms`, by kind (models, then tools), kinds with none left out.
+fn values_by_kind(terms: &[Term]) -> Vec<(i64, Vec<&str>)> {
+    [FACET_MODEL, FACET_TOOL]
+        .into_iter()
+        .map(|kind| {
+            let values = terms
+                .iter()
+                .filter(|t| t.kind == kind)
+                .map(|t| t.value.as_str())
+                .collect();
+            (kind, values)
+        })
+        .filter(|(_, values): &(i64, Vec<&str>)| !values.is_empty())
+        .collect()
+}
+
 impl Cond {
     /// The test on the session row `s`.
     fn sql(&self, b: &mut Binder, backend: Backend) -> String {
@@ -273,7 +304,18 @@ impl Cond {
                         .collect();
                     if !shared.is_empty() {
                         let mask = b.int(1 << FACET_SHARED_BIT);
-                        let exists = facet_exists(b, kind, &shared);
+                        let exists = if shared.len() <= MAX_BINDS {
+                            facet_exists(b, kind, &shared)
+                        } else {
+                            // As many values as that are tested by their name, not listed.
+                            format!(
+                                "EXISTS (SELECT 1 FROM session_facets f WHERE \
+                                 f.session_id = s.id AND f.kind = {kind} AND f.value {} {} \
+                                 ESCAPE '\\')",
+                                backend.ilike(),
+                                b.text(&like_pattern(text))
+                            )
+                        };
                         parts.push(format!("((s.{col} & {mask}) <> 0 AND {exists})"));
                     }
                 }
@@ -301,7 +343,10 @@ impl Cond {
         match self {
             Cond::IdContains { lookup, .. } => matches!(lookup, IdLookup::Candidates { .. }),
             Cond::Facet { .. } => true,
-            Cond::Text { id, .. } => !matches!(id, Some(IdLookup::Like)),
+            // Past `MAX_BINDS` values their sessions are rarely few: walk.
+            Cond::Text { id, terms, .. } => {
+                !matches!(id, Some(IdLookup::Like)) && terms.len() <= MAX_BINDS
+            }
             _ => false,
         }
     }
@@ -313,29 +358,28 @@ impl Cond {
                 text,
                 lookup: IdLookup::Candidates { fts, .. },
             } => Some(candidates_sql(b, backend, text, fts.as_deref())),
-            Cond::Facet { kind, value, .. } => Some(format!(
-                "SELECT session_id AS id FROM session_facets WHERE project_id = $1 \
-                 AND kind = {kind} AND value = {}",
-                b.text(value)
-            )),
+            Cond::Facet { kind, value, .. } => {
+                Some(facet_entries(b, "session_id AS id", *kind, &[value]))
+            }
             Cond::Text { text, id, terms } => {
-                let mut arms = Vec::new();
-                match id {
-                    Some(IdLookup::Candidates { fts, .. }) => {
-                        arms.push(candidates_sql(b, backend, text, fts.as_deref()))
-                    }
-                    // Every session would have to be tested: no small superset.
-                    Some(IdLookup::Like) => return None,
-                    _ => {}
+                if !self.has_driver() {
+                    return None;
                 }
-                // One arm per value: a session with two matching values is listed once.
-                for t in terms {
-                    arms.push(format!(
-                        "SELECT session_id AS id FROM session_facets WHERE project_id = $1 \
-                         AND kind = {} AND value = {}",
-                        t.kind,
-                        b.text(&t.value)
-                    ));
+                let mut arms = Vec::new();
+                if let Some(IdLookup::Candidates { fts, .. }) = id {
+                    arms.push(candidates_sql(b, backend, text, fts.as_deref()));
+                }
+                let lists = values_by_kind(terms);
+                // A session with two matching values is listed once: `UNION` removes
+                // duplicates, `DISTINCT` those of a single list.
+                let select = if arms.is_empty() && lists.len() == 1 && terms.len() > 1 {
+                    "DISTINCT session_id AS id"
+                } else {
+                    "session_id AS id"
+                };
+                // One arm per kind, not per value: SQLite allows 500 arms.
+                for (kind, values) in lists {
+                    arms.push(facet_entries(b, select, kind, &values));
                 }
                 Some(arms.join(" UNION "))
             }
@@ -343,13 +387,49 @@ impl Cond {
         }
     }
 
-    /// What is left to test on the sessions the driver lists: nothing for an exact value; for
-    /// id candidates, the `LIKE` that confirms them.
+    /// What is left to test on the sessions the driver lists: nothing for an exact value, nor
+    /// for PostgreSQL's id candidates (the `ILIKE` matches); for SQLite's, the `LIKE` that
+    /// confirms them.
     fn confirm_sql(&self, b: &mut Binder, backend: Backend) -> Option<String> {
         match self {
             Cond::Facet { .. } => None,
+            Cond::IdContains {
+                lookup: IdLookup::Candidates { fts: None, .. },
+                ..
+            } => None,
             Cond::IdContains { text, .. } => Some(id_sql(b, backend, text, &IdLookup::Like)),
             _ => Some(self.sql(b, backend)),
+        }
+    }
+
+    /// For a driver of unknown size: the `session_facets` entries it reads (one per session
+    /// and value, so for `q` an upper bound of its rows; `q`'s id candidates are known),
+    /// `None` when it reads none.
+    fn driver_entries(&self, b: &mut Binder) -> Option<String> {
+        match self {
+            Cond::Facet { kind, value, .. } => Some(facet_entries(b, "1", *kind, &[value])),
+            Cond::Text { terms, .. } => {
+                let lists: Vec<String> = values_by_kind(terms)
+                    .into_iter()
+                    .map(|(kind, values)| facet_entries(b, "1", kind, &values))
+                    .collect();
+                (!lists.is_empty()).then(|| lists.join(" UNION ALL "))
+            }
+            _ => None,
+        }
+    }
+
+    /// How many id candidates the driver lists (`q`'s are part of it).
+    fn id_candidates(&self) -> i64 {
+        match self {
+            Cond::IdContains { lookup, .. }
+            | Cond::Text {
+                id: Some(lookup), ..
+            } => match lookup {
+                IdLookup::Candidates { size, .. } => *size,
+                _ => 0,
+            },
+            _ => 0,
         }
     }
 
@@ -408,12 +488,14 @@ fn id_sql(b: &mut Binder, backend: Backend, text: &str, lookup: &IdLookup) -> St
         b.text(&like_pattern(text))
     );
     match lookup {
-        IdLookup::Candidates { fts, .. } => format!(
+        IdLookup::Candidates { fts: Some(fts), .. } => format!(
             "(s.id IN ({}) AND {like})",
-            candidates_sql(b, backend, text, fts.as_deref())
+            candidates_sql(b, backend, text, Some(fts))
         ),
         IdLookup::Nothing => "0 = 1".into(),
-        IdLookup::Like => like,
+        // On PostgreSQL the candidates are the `ILIKE` matches themselves, which its planner
+        // finds through `pg_trgm`: listing them first would run the same test twice.
+        IdLookup::Candidates { fts: None, .. } | IdLookup::Like => like,
     }
 }
 
@@ -487,15 +569,26 @@ pub(crate) fn drive_is_cheaper(
     let total = total.max(matches).max(1) as f64;
     // Matches are spread through the index: the page ends about (offset + limit) / density
     // entries in; with no more matches than that, the walk reads the whole index.
-    let wanted = (offset + limit).max(1) as f64;
+    let wanted = offset.saturating_add(limit).max(1) as f64;
     let steps = if (matches as f64) > wanted {
         (wanted * total / matches as f64).min(total)
     } else {
         total
     };
-    let walk = steps * (WALK_ROW + WALK_PROBE * probes as f64);
+    let walk = steps * walk_cost(probes);
     let drive = driver_rows.max(0) as f64 * DRIVE_ROW;
     drive < walk
+}
+
+/// What walking passes for each index entry, in µs.
+fn walk_cost(probes: usize) -> f64 {
+    WALK_ROW + WALK_PROBE * probes as f64
+}
+
+/// From this many candidates on, starting from them is never cheaper than walking all of
+/// about `total` sessions: counting them can stop there.
+fn drive_rows_max(total: i64, probes: usize) -> i64 {
+    (total.max(1) as f64 * walk_cost(probes) / DRIVE_ROW).ceil() as i64 + 1
 }
 
 /// The sessions-list query for one request, from its parameters and [`Lookups`].
@@ -652,14 +745,58 @@ impl ListPlan {
         ))
     }
 
-    /// The condition to start the page from, or `None` to walk the sort index.
-    fn page_driver(&self, count: i64, total: i64) -> Option<usize> {
-        let i = self
-            .count_driver()
-            .or_else(|| self.conds.iter().position(Cond::has_driver))?;
-        let rows = self.conds[i].driver_size().unwrap_or(count);
-        let probes = self.conds.iter().filter(|c| c.probes()).count();
-        drive_is_cheaper(count, rows, total, self.offset, self.limit, probes).then_some(i)
+    /// The condition a page could start from.
+    fn driver_candidate(&self) -> Option<usize> {
+        self.count_driver()
+            .or_else(|| self.conds.iter().position(Cond::has_driver))
+    }
+
+    fn probes(&self) -> usize {
+        self.conds.iter().filter(|c| c.probes()).count()
+    }
+
+    /// How many rows the driver at `i` lists, when known without a query: its candidates, or
+    /// the count when it is the only condition (after all filters the count says nothing of
+    /// one filter's own size).
+    fn known_driver_rows(&self, i: usize, count: i64) -> Option<i64> {
+        let c = &self.conds[i];
+        match c.driver_size() {
+            Some(n) => Some(n),
+            None if self.conds.len() == 1 => Some(count),
+            None if matches!(c, Cond::Text { terms, .. } if terms.is_empty()) => {
+                Some(c.id_candidates())
+            }
+            None => None,
+        }
+    }
+
+    /// When the page's driver has no known size ([`Self::known_driver_rows`]): a statement
+    /// counting the entries it reads, up to where starting from it could no longer be cheaper
+    /// than walking. Its answer goes to [`Self::page_sql`].
+    pub(crate) fn driver_rows_sql(&self, count: i64, total: i64) -> Option<Sql> {
+        if self.offset >= count || self.limit <= 0 {
+            return None;
+        }
+        let i = self.driver_candidate()?;
+        if self.known_driver_rows(i, count).is_some() {
+            return None;
+        }
+        let mut b = Binder::new(self.project_id);
+        let entries = self.conds[i].driver_entries(&mut b)?;
+        let most = b.int(drive_rows_max(total.max(count), self.probes()));
+        Some(b.finish(format!("SELECT COUNT(*) FROM ({entries} LIMIT {most}) c")))
+    }
+
+    /// The condition to start the page from, or `None` to walk the sort index. `counted` is
+    /// the answer to [`Self::driver_rows_sql`]; without it, a driver of unknown size is not
+    /// used.
+    fn page_driver(&self, count: i64, total: i64, counted: Option<i64>) -> Option<usize> {
+        let i = self.driver_candidate()?;
+        let rows = match self.known_driver_rows(i, count) {
+            Some(n) => n,
+            None => counted?.saturating_add(self.conds[i].id_candidates()),
+        };
+        drive_is_cheaper(count, rows, total, self.offset, self.limit, self.probes()).then_some(i)
     }
 
     /// True when choosing how to fetch the page needs the project's size ([`Self::page_sql`]).
@@ -667,10 +804,13 @@ impl ListPlan {
         self.conds.iter().any(Cond::has_driver)
     }
 
-    /// The page's rows in order, given the count and about how many sessions the project has;
-    /// `None` when the page is past the last match.
-    pub(crate) fn page_sql(&self, count: i64, total: i64) -> Option<Sql> {
-        self.page_sql_from(count, self.page_driver(count, total))
+    /// The page's rows in order, given the count, about how many sessions the project has and
+    /// the answer to [`Self::driver_rows_sql`]; `None` when the page is past the last match.
+    pub(crate) fn page_sql(&self, count: i64, total: i64, counted: Option<i64>) -> Option<Sql> {
+        if self.offset >= count || self.limit <= 0 {
+            return None;
+        }
+        self.page_sql_from(count, self.page_driver(count, total, counted))
     }
 
     /// [`Self::page_sql`] starting from the condition at `driver`, or walking the sort index.
@@ -697,6 +837,44 @@ impl ListPlan {
              ORDER BY {order}"
         )))
     }
+}
+
+/// Adds to `bits` the bits of those `values` (kind, value) the project's dictionary
+/// (`facet_values`) holds; the others are in none of its sessions.
+pub(crate) async fn facet_bits(
+    conn: &mut sqlx::AnyConnection,
+    project_id: i64,
+    values: &[(i64, &str)],
+    bits: &mut HashMap<(i64, String), i64>,
+) -> Result<()> {
+    let mut values = values.to_vec();
+    values.sort_unstable();
+    for chunk in values.chunks(MAX_BINDS) {
+        let mut b = Binder::new(project_id);
+        // One list per kind: a test per value would nest past SQLite's expression depth.
+        let lists: Vec<String> = chunk
+            .chunk_by(|x, y| x.0 == y.0)
+            .map(|of_kind| {
+                let list: Vec<String> = of_kind.iter().map(|(_, v)| b.text(v)).collect();
+                format!(
+                    "(kind = {} AND value IN ({}))",
+                    of_kind[0].0,
+                    list.join(", ")
+                )
+            })
+            .collect();
+        let sql = b.finish(format!(
+            "SELECT kind, value, bit FROM facet_values WHERE project_id = $1 AND ({})",
+            lists.join(" OR ")
+        ));
+        for r in sqlx::query_with(&sql.text, sql.arguments())
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            bits.insert((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -740,31 +918,17 @@ impl Store {
     /// Resolves the list parameters against the database (see [`Lookups`]).
     async fn list_lookups(&self, project_id: i64, q: &ListQuery) -> Result<Lookups> {
         let mut out = Lookups::default();
-        let exact: Vec<(i64, &String)> = [
+        let exact: Vec<(i64, &str)> = [
             (FACET_AGENT, &q.agent),
             (FACET_MODEL, &q.model),
             (FACET_TOOL, &q.tool),
         ]
         .into_iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
         .collect();
         if !exact.is_empty() {
-            let mut b = Binder::new(project_id);
-            let pairs: Vec<String> = exact
-                .iter()
-                .map(|(k, v)| format!("(kind = {k} AND value = {})", b.text(v)))
-                .collect();
-            let sql = b.finish(format!(
-                "SELECT kind, value, bit FROM facet_values WHERE project_id = $1 AND ({})",
-                pairs.join(" OR ")
-            ));
-            for r in sqlx::query_with(&sql.text, sql.arguments())
-                .fetch_all(&self.pool)
-                .await?
-            {
-                out.exact_bits
-                    .insert((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
-            }
+            let mut conn = self.pool.acquire().await?;
+            facet_bits(&mut conn, project_id, &exact, &mut out.exact_bits).await?;
         }
         if let Some(text) = &q.q {
             // The dictionary holds each distinct model and tool once: a few hundred values to
@@ -828,7 +992,16 @@ impl Store {
         } else {
             0
         };
-        let Some(sql) = plan.page_sql(page.count, total) else {
+        let driver_rows = match plan.driver_rows_sql(page.count, total) {
+            Some(sql) => Some(
+                sqlx::query_with(&sql.text, sql.arguments())
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get::<i64, _>(0)?,
+            ),
+            None => None,
+        };
+        let Some(sql) = plan.page_sql(page.count, total, driver_rows) else {
             return Ok(page);
         };
         let paged = std::time::Instant::now();
@@ -960,7 +1133,7 @@ fn run_view(r: &sqlx::any::AnyRow) -> Result<crate::model::RunView> {
         .to_string(),
         error: r.try_get(7)?,
         cost: r.try_get::<i64, _>(8)? as f64 / 1e9,
-        tokens: input_tokens + output_tokens,
+        tokens: input_tokens.saturating_add(output_tokens),
         input_tokens,
         output_tokens,
         trace_id: r.try_get(11)?,
@@ -1231,13 +1404,127 @@ mod tests {
         // One user's 500 sessions of 100,000 (a facet row looked up per session walked).
         assert!(drive_is_cheaper(500, 500, 100_000, 0, 25, 1));
         assert!(drive_is_cheaper(500, 500, 100_000, 250, 25, 1));
+        // … of which 20 had errors: few matches, but still only 500 candidates to read.
+        assert!(drive_is_cheaper(20, 500, 100_000, 0, 25, 1));
         // A rare id substring, even on the first page: the walk would pass most sessions.
         assert!(drive_is_cheaper(20, 20, 100_000, 0, 25, 0));
+        // An agent in 90,000 sessions, 20 of them with errors: the matches are rare, but
+        // starting from the agent reads 90,000 rows where the walk passes 100,000 entries.
+        assert!(!drive_is_cheaper(20, 90_000, 100_000, 0, 25, 0));
+        assert!(!drive_is_cheaper(20, 90_000, 100_000, 0, 25, 1));
         // A model in a third of the sessions (a bit test in the index), middle page: walk.
         assert!(!drive_is_cheaper(33_000, 33_000, 100_000, 16_500, 25, 0));
         // The first page of anything common: walk.
         assert!(!drive_is_cheaper(50_000, 50_000, 100_000, 0, 25, 1));
         assert!(!drive_is_cheaper(5_000, 5_000, 100_000, 0, 25, 0));
+        // Counting candidates stops where starting from them can no longer be cheaper.
+        for probes in [0, 1, 2] {
+            let most = drive_rows_max(100_000, probes);
+            assert!(!drive_is_cheaper(1, most, 100_000, 0, 25, probes));
+            assert!(drive_is_cheaper(1, most / 2, 100_000, 0, 25, probes));
+        }
+    }
+
+    #[test]
+    fn a_filter_with_others_is_costed_by_its_own_size_not_the_count() {
+        // agent=a (its own bit) and errors: 20 matches in all.
+        let q = query(&[("agent", "a"), ("status", "error")]);
+        let plan =
+            ListPlan::new(Backend::Sqlite, 1, &q, &lookups(&[(FACET_AGENT, "a", 0)])).unwrap();
+        // The count says nothing of how many sessions the agent has: they are counted, up to
+        // where walking the 100,000 entries is cheaper anyway.
+        let rows = plan.driver_rows_sql(20, 100_000).unwrap();
+        assert_eq!(
+            rows.text,
+            "SELECT COUNT(*) FROM (SELECT 1 FROM session_facets WHERE project_id = $1 AND \
+             kind = 0 AND value = $2 LIMIT $3) c"
+        );
+        assert_eq!(
+            rows.args,
+            [Arg::Int(1), Arg::Text("a".into()), Arg::Int(5_001)]
+        );
+        let walks = |sql: Sql| {
+            sql.text
+                .contains("INDEXED BY sessions_by_last_activity_desc")
+        };
+        // 90,000 of them (counting stopped at 5,001): walk. 30: start from them.
+        assert!(walks(plan.page_sql(20, 100_000, Some(5_001)).unwrap()));
+        assert!(!walks(plan.page_sql(20, 100_000, Some(30)).unwrap()));
+        // Not counted: walk.
+        assert!(walks(plan.page_sql(20, 100_000, None).unwrap()));
+        // Alone, the count is the agent's own size.
+        let alone = ListPlan::new(
+            Backend::Sqlite,
+            1,
+            &query(&[("agent", "a")]),
+            &lookups(&[(FACET_AGENT, "a", 0)]),
+        )
+        .unwrap();
+        assert!(alone.driver_rows_sql(20, 100_000).is_none());
+        assert!(!walks(alone.page_sql(20, 100_000, None).unwrap()));
+        // `q`: the entries of its values (an upper bound), plus its id candidates.
+        let mut l = Lookups {
+            q_ids: Some(IdLookup::Candidates {
+                fts: Some("\"gpt\"".into()),
+                size: 10,
+            }),
+            ..Lookups::default()
+        };
+        l.q_terms = ["gpt-4o", "gpt-4o-mini"]
+            .iter()
+            .enumerate()
+            .map(|(bit, v)| Term {
+                kind: FACET_MODEL,
+                value: v.to_string(),
+                bit: bit as i64,
+            })
+            .collect();
+        let q = query(&[("q", "gpt"), ("status", "error")]);
+        let plan = ListPlan::new(Backend::Sqlite, 1, &q, &l).unwrap();
+        let rows = plan.driver_rows_sql(20, 100_000).unwrap();
+        assert!(
+            rows.text
+                .contains("kind = 1 AND value IN ($2, $3) LIMIT $4"),
+            "{}",
+            rows.text
+        );
+        assert!(walks(plan.page_sql(20, 100_000, Some(5_000)).unwrap()));
+        assert!(!walks(plan.page_sql(20, 100_000, Some(20)).unwrap()));
+        // Only id candidates: their number is known.
+        l.q_terms.clear();
+        let plan = ListPlan::new(Backend::Sqlite, 1, &q, &l).unwrap();
+        assert!(plan.driver_rows_sql(20, 100_000).is_none());
+        assert!(!walks(plan.page_sql(20, 100_000, None).unwrap()));
+    }
+
+    #[test]
+    fn postgres_tests_an_id_substring_once() {
+        let l = Lookups {
+            search_ids: Some(IdLookup::Candidates { fts: None, size: 9 }),
+            ..Lookups::default()
+        };
+        for pairs in [
+            &[("search", "abc")][..],
+            &[("search", "abc"), ("status", "error")],
+            &[("search", "abc"), ("user", "u1")],
+        ] {
+            let plan = ListPlan::new(Backend::Postgres, 1, &query(pairs), &l).unwrap();
+            let mut statements = vec![plan.count_sql(), plan.page_sql_from(100, None).unwrap()];
+            for (i, c) in plan.conds.iter().enumerate() {
+                if c.has_driver() {
+                    statements.push(plan.page_sql_from(100, Some(i)).unwrap());
+                }
+            }
+            for sql in &statements {
+                assert_eq!(
+                    sql.text.matches("ILIKE").count(),
+                    1,
+                    "{pairs:?}: {}",
+                    sql.text
+                );
+                assert_bound(sql);
+            }
+        }
     }
 
     #[test]
@@ -1256,7 +1543,7 @@ mod tests {
             "SELECT COUNT(*) FROM session_facets WHERE project_id = $1 AND kind = 2 AND value = $2"
         );
         assert_eq!(count.args, [Arg::Int(7), Arg::Text("search".into())]);
-        let page = plan.page_sql(30_000, 100_000).unwrap();
+        let page = plan.page_sql(30_000, 100_000, None).unwrap();
         assert!(page
             .text
             .contains("FROM sessions s INDEXED BY sessions_by_cost_desc WHERE"));
@@ -1372,14 +1659,14 @@ mod tests {
                 Arg::Text("x-gpt".into()),
             ]
         );
-        // Starting from its candidates: the id candidates and the values' sessions.
+        // Starting from its candidates: the id candidates and the values' sessions, one list
+        // per kind.
         let driven = plan.page_sql_from(10, Some(0)).unwrap();
         assert!(
             driven.text.contains(
                 "FROM (SELECT rowid AS id FROM session_ids WHERE session_ids MATCH $2 UNION \
              SELECT session_id AS id FROM session_facets WHERE project_id = $1 AND kind = 1 AND \
-             value = $3 UNION SELECT session_id AS id FROM session_facets WHERE project_id = $1 \
-             AND kind = 1 AND value = $4 UNION SELECT session_id AS id FROM session_facets WHERE \
+             value IN ($3, $4) UNION SELECT session_id AS id FROM session_facets WHERE \
              project_id = $1 AND kind = 2 AND value = $5) m CROSS JOIN sessions s"
             ),
             "{}",
@@ -1454,23 +1741,33 @@ mod tests {
             &Lookups::default(),
         )
         .unwrap();
-        assert!(plan.page_sql(40, 40).is_none());
-        assert!(plan.page_sql(41, 41).is_some());
+        assert!(plan.page_sql(40, 40, None).is_none());
+        assert!(plan.page_sql(41, 41, None).is_some());
+    }
+
+    #[test]
+    fn an_offset_past_every_session_reads_nothing_and_never_overflows() {
+        let q = query(&[
+            ("agent", "a"),
+            ("offset", &crate::model::MAX_OFFSET.to_string()),
+        ]);
+        let plan =
+            ListPlan::new(Backend::Sqlite, 1, &q, &lookups(&[(FACET_AGENT, "a", 0)])).unwrap();
+        assert!(plan.driver_rows_sql(500, 100_000).is_none());
+        assert!(plan.page_sql(500, 100_000, Some(500)).is_none());
+        // Even asked for that page, the cost model saturates instead of overflowing: the walk
+        // would pass every entry.
+        assert!(drive_is_cheaper(500, 500, 100_000, i64::MAX, 100, 0));
+        assert!(!drive_is_cheaper(500, 5_001, 100_000, i64::MAX, 100, 0));
+        assert!(plan.page_sql_from(crate::model::MAX_OFFSET, None).is_none());
+        assert!(plan
+            .page_sql_from(crate::model::MAX_OFFSET + 1, None)
+            .is_some());
     }
 
     /// A store with sessions that vary in every filtered and sorted field, and in how many
     /// sessions each value has (so both page strategies have something to do).
     async fn seeded_store(dir: &tempfile::TempDir) -> Store {
-        let url = format!("sqlite:{}", dir.path().join("plans.db").display());
-        let store = Store::open(&url, std::time::Duration::from_secs(1800))
-            .await
-            .expect("open");
-        let (_, secret) = store.create_key("default", "test").await.expect("key");
-        let owner = store
-            .verify_key(&secret)
-            .await
-            .expect("verify")
-            .expect("owner");
         let tools = [
             "search",
             "fetch_url",
@@ -1503,6 +1800,21 @@ mod tests {
                 }));
             }
         }
+        store_of(dir, runs).await
+    }
+
+    /// A store holding these native runs (JSON), in project 1.
+    async fn store_of(dir: &tempfile::TempDir, runs: Vec<serde_json::Value>) -> Store {
+        let url = format!("sqlite:{}", dir.path().join("plans.db").display());
+        let store = Store::open(&url, std::time::Duration::from_secs(1800))
+            .await
+            .expect("open");
+        let (_, secret) = store.create_key("default", "test").await.expect("key");
+        let owner = store
+            .verify_key(&secret)
+            .await
+            .expect("verify")
+            .expect("owner");
         let batch = crate::ingest::native::parse_batch(
             serde_json::json!({ "runs": runs }).to_string().as_bytes(),
             None,
@@ -1549,8 +1861,48 @@ mod tests {
     async fn walking_and_starting_from_candidates_give_the_same_pages() {
         let dir = tempfile::tempdir().unwrap();
         let store = seeded_store(&dir).await;
+        let driven = compare_pages(&store, SHAPES).await;
+        assert!(driven > 50, "only {driven} driven pages compared");
+    }
+
+    #[tokio::test]
+    async fn q_matching_hundreds_of_tools_starts_from_one_list_per_kind() {
+        // 600 tools containing "xyz" (SQLite refuses more than 500 arms in a compound query),
+        // each session calling 20 of them; half the session ids contain "xyz" too.
+        let runs: Vec<serde_json::Value> = (0..40i64)
+            .map(|i| {
+                let tools: Vec<String> =
+                    (0..20).map(|j| format!("xyz_{:03}", (15 * i + j) % 600)).collect();
+                serde_json::json!({
+                    "id": format!("r{i}"),
+                    "session_id": if i % 2 == 0 { format!("xyz-{i:02}") } else { format!("s{i:02}") },
+                    "started_at": chrono::DateTime::from_timestamp(1_700_000_000 + i * 60, 0)
+                        .unwrap().to_rfc3339(),
+                    "duration_ms": 100 * (i % 7 + 1), "agent_name": "a", "model": "m",
+                    "tools_called": tools,
+                    "status": if i % 5 == 0 { "error" } else { "success" },
+                })
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_of(&dir, runs).await;
+        let shapes: &[&[(&str, &str)]] = &[
+            &[("q", "xyz")],
+            &[("q", "xyz"), ("status", "error")],
+            &[("q", "xyz_"), ("status", "error")],
+            &[("q", "yz_5")],
+            &[("q", "z_59"), ("start", "2023-11-14T22:30:00Z")],
+        ];
+        let lookups = store.list_lookups(1, &query(shapes[1])).await.unwrap();
+        assert_eq!(lookups.q_terms.len(), 600);
+        assert!(compare_pages(&store, shapes).await >= 40);
+    }
+
+    /// Compares, for each shape, sort and page, the walk with a start from each condition
+    /// that can drive; answers how many driven pages were compared.
+    async fn compare_pages(store: &Store, shapes: &[&[(&str, &str)]]) -> usize {
         let mut driven = 0;
-        for shape in SHAPES {
+        for shape in shapes {
             for sort in ["-last_activity", "total_cost", "-session_id", "run_count"] {
                 for (offset, limit) in [("0", "100"), ("7", "5")] {
                     let mut pairs = shape.to_vec();
@@ -1570,25 +1922,33 @@ mod tests {
                     // Past the last match both are skipped; ask for the rows anyway.
                     let everything = count.max(q.offset + 1);
                     let walked = plan.page_sql_from(everything, None).unwrap();
-                    let walked = page_ids(&store, &walked).await;
+                    let walked = page_ids(store, &walked).await;
                     if q.offset == 0 {
                         assert_eq!(walked.len() as i64, count.min(q.limit), "{pairs:?}");
                     }
                     for (i, c) in plan.conds.iter().enumerate() {
                         if c.has_driver() {
                             let sql = plan.page_sql_from(everything, Some(i)).unwrap();
-                            assert_eq!(
-                                page_ids(&store, &sql).await,
-                                walked,
-                                "{pairs:?} from {c:?}"
-                            );
+                            assert_eq!(page_ids(store, &sql).await, walked, "{pairs:?} from {c:?}");
                             driven += 1;
                         }
+                    }
+                    // Counting the driver's entries is a valid statement, and the page it
+                    // leads to is the same.
+                    if let Some(sql) = plan.driver_rows_sql(everything, 100_000) {
+                        let rows: i64 = sqlx::query_with(&sql.text, sql.arguments())
+                            .fetch_one(&store.pool)
+                            .await
+                            .unwrap_or_else(|e| panic!("{e}: {}", sql.text))
+                            .try_get(0)
+                            .unwrap();
+                        let page = plan.page_sql(everything, 100_000, Some(rows)).unwrap();
+                        assert_eq!(page_ids(store, &page).await, walked, "{pairs:?}");
                     }
                 }
             }
         }
-        assert!(driven > 50, "only {driven} driven pages compared");
+        driven
     }
 
     /// The query plan SQLite reports for a statement, one line per step.

@@ -16,7 +16,7 @@ use sqlx::Row;
 
 use super::{now_us, Result, Store, StoreError};
 
-/// Shortest password `users create` accepts.
+/// Shortest password `users create` accepts ([`validate_password`]).
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted anywhere (hashing cost does not depend on it much, but a request
 /// body of megabytes should not reach the hasher).
@@ -52,6 +52,12 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     rand::thread_rng().fill_bytes(&mut secret);
     hash_password(&hex::encode(secret)).expect("hashing a random password")
 });
+
+/// Computes the dummy hash now (argon2: tens of milliseconds of a core), so the first sign-in
+/// with an unknown name does not pay for it on an async worker. Called when the server starts.
+pub fn prepare_dummy_hash() {
+    LazyLock::force(&DUMMY_HASH);
+}
 
 /// The argon2id PHC string of `password` with a fresh random salt (the crate's default cost:
 /// 19 MiB, 2 passes, 1 lane, as OWASP recommends).
@@ -116,10 +122,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 impl Store {
-    /// Creates a user; fails when the name is taken or the name or password is invalid.
+    /// Creates a user; fails when the name is taken or invalid. The password policy
+    /// ([`validate_password`]) is checked by `users create` as soon as it has the password.
     pub async fn create_user(&self, name: &str, password: &str) -> Result<i64> {
         validate_name(name)?;
-        validate_password(password)?;
         if self.user_id(name).await?.is_some() {
             return Err(StoreError::Invalid(format!(
                 "a user `{name}` already exists"
@@ -176,27 +182,32 @@ impl Store {
         Ok(row.try_get(0)?)
     }
 
-    /// Deletes a user and signs out all of its browsers; false when no such user exists.
+    /// Deletes a user and signs out all of its browsers (its `login_sessions` rows go with it:
+    /// `ON DELETE CASCADE`, which SQLite honours because every connection turns `foreign_keys`
+    /// on); false when no such user exists.
     pub async fn delete_user(&self, name: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM login_sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)",
-        )
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
         let done = sqlx::query("DELETE FROM users WHERE name = $1")
             .bind(name)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?;
-        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
+    /// Whether a project with this id exists (the header's project switcher).
+    pub async fn project_exists(&self, id: i64) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM projects WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// The user when `name` and `password` match. Unknown names are checked against a dummy
-    /// hash so that they take as long as a wrong password.
+    /// hash so that they take as long as a wrong password; so are names no user can have
+    /// ([`validate_name`]: too long, control characters such as NUL, which PostgreSQL would
+    /// refuse as text), which never reach the database.
     pub async fn check_password(&self, name: &str, password: &str) -> Result<Option<User>> {
-        let row = if password.len() > MAX_PASSWORD_BYTES || name.chars().count() > MAX_NAME_CHARS {
+        let row = if password.len() > MAX_PASSWORD_BYTES || validate_name(name).is_err() {
             None
         } else {
             sqlx::query("SELECT id, password_hash FROM users WHERE name = $1")

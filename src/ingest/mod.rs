@@ -5,6 +5,34 @@ pub mod native;
 pub mod otlp;
 pub mod run;
 
+/// Fixed bounds on numbers and names, the same for both wire formats (SPEC §7): the native API
+/// refuses a run with a value beyond them (400 naming the field), OTLP rejects the span that
+/// carries one (`partial_success`). Numbers beyond them are mistakes or hostile and would
+/// overflow a session's sums; names beyond them would not fit the facet indexes.
+pub mod bounds {
+    /// Largest token count or other count (`input_tokens`, `tokens_saved`, `tools_sent`…).
+    pub const MAX_COUNT: i64 = 1_000_000_000_000;
+    /// Largest cost, in USD, of one native run or one span.
+    pub const MAX_COST_USD: f64 = 1_000_000.0;
+    /// Longest duration (a run's, a span's, a gateway phase's), in milliseconds: a year of
+    /// 366 days.
+    pub const MAX_DURATION_MS: f64 = 366.0 * 86_400_000.0;
+    /// Longest client run id, agent or workflow name, in characters.
+    pub const MAX_NAME_CHARS: usize = 128;
+    /// Longest user id, model or tool name, in characters.
+    pub const MAX_LONG_NAME_CHARS: usize = 256;
+
+    /// An error naming the bound when `name` is longer than `max` characters.
+    pub fn check_chars(name: &str, max: usize) -> Result<(), String> {
+        // Counting stops at the bound: names can be megabytes.
+        if name.chars().nth(max).is_some() {
+            Err(format!("longer than {max} characters"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// Limits on single values that both wire formats enforce while decoding (SPEC §7). Values
 /// within them are stored whole; pages show cut previews of long text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

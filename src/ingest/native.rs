@@ -3,6 +3,9 @@
 //! Validation collects *every* problem of *every* run so a client can fix a batch in one go;
 //! the batch is written only when the list is empty.
 
+use super::bounds::{
+    check_chars, MAX_COST_USD, MAX_COUNT, MAX_DURATION_MS, MAX_LONG_NAME_CHARS, MAX_NAME_CHARS,
+};
 use super::run::RunFields;
 use super::{json_size, ValueLimits};
 use serde::Serialize;
@@ -125,7 +128,7 @@ impl Validator<'_> {
             return None;
         };
         let before = self.errors.len();
-        let id = self.string(obj, "id", 128);
+        let id = self.string(obj, "id", MAX_NAME_CHARS);
         let mut f = RunFields::default();
         match self.string(obj, "session_id", usize::MAX) {
             Some(s) => {
@@ -142,21 +145,27 @@ impl Validator<'_> {
                 }
             }
         }
-        f.user_id = self.string(obj, "user_id", 256);
-        f.agent_name = self.string(obj, "agent_name", 128);
-        f.workflow_name = self.string(obj, "workflow_name", 128);
-        f.started_at = self.time(obj, "started_at");
-        if f.started_at.is_none() && !obj.contains_key("started_at") {
+        f.user_id = self.string(obj, "user_id", MAX_LONG_NAME_CHARS);
+        f.agent_name = self.string(obj, "agent_name", MAX_NAME_CHARS);
+        f.workflow_name = self.string(obj, "workflow_name", MAX_NAME_CHARS);
+        // Absent and `null` alike: a run cannot be placed without its start.
+        if matches!(obj.get("started_at"), None | Some(Value::Null)) {
             self.fail("started_at", "required: an RFC 3339 time");
         }
+        f.started_at = self.time(obj, "started_at");
         f.completed_at = self.time(obj, "completed_at");
         if let (Some(s), Some(c)) = (f.started_at, f.completed_at) {
             if c < s {
                 self.fail("completed_at", "must not be before started_at");
+            } else if c - s > MAX_DURATION_MS as i64 * 1000 {
+                self.fail(
+                    "completed_at",
+                    "must be at most a year (366 days) after started_at",
+                );
             }
         }
         f.duration_us = self
-            .non_negative(obj, "duration_ms")
+            .non_negative(obj, "duration_ms", MAX_DURATION_MS)
             .map(|ms| (ms * 1000.0).round() as i64);
         match obj.get("status") {
             None | Some(Value::Null) => {}
@@ -165,13 +174,13 @@ impl Validator<'_> {
             Some(_) => self.fail("status", "must be \"success\" or \"error\""),
         }
         f.error = self.text(obj, "error");
-        f.model = self.string(obj, "model", 256);
+        f.model = self.string(obj, "model", MAX_LONG_NAME_CHARS);
         f.routed = self.boolean(obj, "routed");
         f.input_tokens = self.count(obj, "input_tokens");
         f.output_tokens = self.count(obj, "output_tokens");
         f.tokens_saved = self.count(obj, "tokens_saved");
         f.cost_nanos = self
-            .non_negative(obj, "cost")
+            .non_negative(obj, "cost", MAX_COST_USD)
             .map(|usd| (usd * 1e9).round() as i64);
         f.tools_sent = self.count(obj, "tools_sent");
         f.tools_forwarded = self.strings(obj, "tools_forwarded");
@@ -220,8 +229,10 @@ impl Validator<'_> {
         match obj.get_mut(field) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => {
-                if max != usize::MAX && s.chars().count() > max {
-                    self.fail(field, format!("longer than {max} characters"));
+                if max != usize::MAX {
+                    if let Err(e) = check_chars(s, max) {
+                        self.fail(field, e);
+                    }
                 }
                 Some(std::mem::take(s))
             }
@@ -252,35 +263,38 @@ impl Validator<'_> {
         }
     }
 
-    fn non_negative(&mut self, obj: &Map<String, Value>, field: &str) -> Option<f64> {
-        match obj.get(field) {
+    /// A number from 0 to `max` (see [`super::bounds`]).
+    fn non_negative(&mut self, obj: &Map<String, Value>, field: &str, max: f64) -> Option<f64> {
+        self.number(obj.get(field), field, max)
+    }
+
+    /// [`Self::non_negative`] for a value found elsewhere, `field` naming it in errors.
+    fn number(&mut self, value: Option<&Value>, field: &str, max: f64) -> Option<f64> {
+        match value {
             None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => match n.as_f64() {
-                Some(x) if x >= 0.0 && x.is_finite() && x < 1e12 => Some(x),
-                _ => {
-                    self.fail(field, "must be a number ≥ 0");
-                    None
+            Some(value) => {
+                let x = bounded_number(value, max);
+                if x.is_none() {
+                    self.fail(field, format!("must be a number from 0 to {max}"));
                 }
-            },
-            Some(_) => {
-                self.fail(field, "must be a number ≥ 0");
-                None
+                x
             }
         }
     }
 
+    /// An integer from 0 to [`MAX_COUNT`].
     fn count(&mut self, obj: &Map<String, Value>, field: &str) -> Option<i64> {
         match obj.get(field) {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => match n.as_i64() {
-                Some(x) if x >= 0 => Some(x),
+                Some(x) if (0..=MAX_COUNT).contains(&x) => Some(x),
                 _ => {
-                    self.fail(field, "must be an integer ≥ 0");
+                    self.fail(field, format!("must be an integer from 0 to {MAX_COUNT}"));
                     None
                 }
             },
             Some(_) => {
-                self.fail(field, "must be an integer ≥ 0");
+                self.fail(field, format!("must be an integer from 0 to {MAX_COUNT}"));
                 None
             }
         }
@@ -304,13 +318,17 @@ impl Validator<'_> {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
                     match item {
-                        Value::String(s) if !s.is_empty() && s.chars().count() <= 256 => {
+                        Value::String(s)
+                            if !s.is_empty() && check_chars(s, MAX_LONG_NAME_CHARS).is_ok() =>
+                        {
                             out.push(std::mem::take(s))
                         }
                         _ => {
                             self.fail(
                                 field,
-                                "must be an array of tool names (strings of 1–256 characters)",
+                                format!(
+                                    "must be an array of tool names (strings of 1–{MAX_LONG_NAME_CHARS} characters)"
+                                ),
                             );
                             return None;
                         }
@@ -333,35 +351,30 @@ impl Validator<'_> {
                 for key in m.keys() {
                     if !super::run::PHASES.contains(&key.as_str()) {
                         self.fail(
-                            &format!("latency_ms.{key}"),
+                            &format!("latency_ms.{}", short(key)),
                             "unknown phase; expected dedup, compression, tool_routing or upstream",
                         );
                     }
                 }
                 for (i, phase) in super::run::PHASES.iter().enumerate() {
-                    let field = format!("latency_ms.{phase}");
-                    out[i] = match m.get(*phase) {
-                        None | Some(Value::Null) => None,
-                        Some(Value::Number(n)) => match n.as_f64() {
-                            Some(x) if x >= 0.0 && x.is_finite() && x < 1e12 => {
-                                Some((x * 1000.0).round() as i64)
-                            }
-                            _ => {
-                                self.fail(&field, "must be a number ≥ 0");
-                                None
-                            }
-                        },
-                        Some(_) => {
-                            self.fail(&field, "must be a number ≥ 0");
-                            None
-                        }
-                    };
+                    out[i] = self
+                        .number(
+                            m.get(*phase),
+                            &format!("latency_ms.{phase}"),
+                            MAX_DURATION_MS,
+                        )
+                        .map(|ms| (ms * 1000.0).round() as i64);
                 }
             }
             Some(_) => self.fail("latency_ms", "must be an object of phase timings"),
         }
         out
     }
+}
+
+/// A JSON number from 0 to `max` (JSON numbers are always finite).
+fn bounded_number(value: &Value, max: f64) -> Option<f64> {
+    value.as_f64().filter(|x| (0.0..=max).contains(x))
 }
 
 /// A client-chosen name short enough to quote in an error.
@@ -437,6 +450,14 @@ mod tests {
     }
 
     #[test]
+    fn a_null_start_is_a_missing_start() {
+        let Err(BatchError::Invalid(errors)) = parse(r#"{"runs":[{"started_at":null}]}"#) else {
+            panic!("a run without a start is refused")
+        };
+        assert_eq!(errors[0].field, "started_at");
+    }
+
+    #[test]
     fn malformed_bodies_are_refused_whole() {
         assert!(matches!(parse("nope"), Err(BatchError::Malformed(_))));
         assert!(matches!(parse("{}"), Err(BatchError::Malformed(_))));
@@ -507,5 +528,75 @@ mod tests {
         assert_eq!(f.attributes.as_ref().unwrap()["k"], "\u{0}");
         let bad = r#"{"runs":[{"started_at":"2026-01-01T00:00:00Z","session_id":"a\u0000b"}]}"#;
         assert!(matches!(parse(bad), Err(BatchError::Invalid(_))));
+    }
+
+    #[test]
+    fn numbers_beyond_the_bounds_are_refused_by_field() {
+        let run =
+            |extra: &str| format!(r#"{{"runs":[{{"started_at":"2026-01-01T00:00:00Z"{extra}}}]}}"#);
+        for (extra, field) in [
+            (r#","input_tokens":9223372036854775807"#, "input_tokens"),
+            (r#","output_tokens":1000000000001"#, "output_tokens"),
+            (r#","tokens_saved":18446744073709551615"#, "tokens_saved"),
+            (r#","tools_sent":1e13"#, "tools_sent"),
+            (r#","cost":1e11"#, "cost"),
+            (r#","cost":1000000.5"#, "cost"),
+            (r#","duration_ms":1e300"#, "duration_ms"),
+            (r#","duration_ms":31622400001"#, "duration_ms"),
+            (r#","latency_ms":{"upstream":1e12}"#, "latency_ms.upstream"),
+            (r#","completed_at":"2027-01-03T00:00:00Z""#, "completed_at"),
+        ] {
+            let Err(BatchError::Invalid(errors)) = parse(&run(extra)) else {
+                panic!("{extra} is refused")
+            };
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].field, field);
+        }
+        // At the bounds: accepted.
+        let runs = parse(&run(
+            r#","input_tokens":1000000000000,"cost":1000000,"duration_ms":31622400000,
+            "latency_ms":{"dedup":31622400000},"completed_at":"2026-12-31T00:00:00Z""#,
+        ))
+        .unwrap();
+        let f = &runs[0].fields;
+        assert_eq!(f.input_tokens, Some(1_000_000_000_000));
+        assert_eq!(f.cost_nanos, Some(1_000_000_000_000_000));
+    }
+
+    #[test]
+    fn long_names_are_refused_by_field() {
+        let long = |n: usize| "é".repeat(n);
+        let body = format!(
+            r#"{{"runs":[{{"started_at":"2026-01-01T00:00:00Z","id":"{}","user_id":"{}",
+            "agent_name":"{}","workflow_name":"{}","model":"{}","tools_called":["{}"]}}]}}"#,
+            long(129),
+            long(257),
+            long(129),
+            long(129),
+            long(257),
+            long(257)
+        );
+        let Err(BatchError::Invalid(errors)) = parse(&body) else {
+            panic!("expected errors")
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "id",
+                "user_id",
+                "agent_name",
+                "workflow_name",
+                "model",
+                "tools_called"
+            ]
+        );
+        let body = format!(
+            r#"{{"runs":[{{"started_at":"2026-01-01T00:00:00Z","id":"{}","user_id":"{}","model":"{}"}}]}}"#,
+            long(128),
+            long(256),
+            long(256)
+        );
+        assert!(parse(&body).is_ok());
     }
 }

@@ -161,6 +161,9 @@ pub struct ListQuery {
 
 pub const DEFAULT_PAGE_SIZE: i64 = 25;
 pub const MAX_PAGE_SIZE: i64 = 100;
+/// The largest `offset`/`runs_offset` accepted: far past any dataset, and small enough that
+/// `offset + limit` and the page arithmetic that follows can never overflow.
+pub const MAX_OFFSET: i64 = 1_000_000_000_000;
 
 /// Exact totals of one session (SPEC §4 rule 5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

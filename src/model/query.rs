@@ -22,7 +22,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ListQuery, Sort, SortKey, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::{ListQuery, Sort, SortKey, DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE};
 
 /// A parameter a client got wrong; the REST API answers it with a 400 naming `param`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +196,9 @@ pub fn parse_list_params(pairs: &[(String, String)], now_us: i64) -> Result<List
         let offset = parse_int("offset", offset)?;
         if offset < 0 {
             return Err(ParamError::new("offset", "must not be negative"));
+        }
+        if offset > MAX_OFFSET {
+            return Err(ParamError::new("offset", "must be at most 1000000000000"));
         }
         query.offset = offset;
     }
@@ -850,6 +853,12 @@ mod tests {
         assert_eq!(error_param(&[("offset", "1.5")]), "offset");
         assert_eq!(error_param(&[("offset", "abc")]), "offset");
         assert_eq!(error_param(&[("offset", "-25")]), "offset");
+        assert_eq!(
+            parse(&[("offset", "1000000000000")]).unwrap().offset,
+            MAX_OFFSET
+        );
+        assert_eq!(error_param(&[("offset", "1000000000001")]), "offset");
+        assert_eq!(error_param(&[("offset", "9223372036854775807")]), "offset");
     }
 
     #[test]

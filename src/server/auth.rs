@@ -1,7 +1,8 @@
 //! Who may see what: API keys, dashboard logins, and the guard in front of every route.
 //!
 //! Without authentication (loopback only, see [`decide`]) pages and reads are open and show the
-//! project chosen in the header. With it, every page, server function and read needs a signed-in
+//! project chosen in the header, to requests addressed to a loopback name ([`loopback_host`]:
+//! no DNS rebinding). With it, every page, server function and read needs a signed-in
 //! user (session cookie) or an API key; pages send strangers to `/login`, APIs answer 401.
 //! Either way a request carrying an API key sees only that key's project, ingestion always needs
 //! a key, and state-changing requests from other sites are refused ([`cross_site`]).
@@ -231,16 +232,69 @@ pub fn safe_next(next: &str) -> &str {
     }
 }
 
-/// The login page's address for a stranger who asked for `path_and_query`.
-pub fn login_href(path_and_query: &str) -> String {
-    if path_and_query == "/" {
+/// The login page's address for someone who asked for `path_and_query`; `failed` shows the
+/// "wrong user name or password" message (back to the form after a failed sign-in).
+pub fn login_href(path_and_query: &str, failed: bool) -> String {
+    let mut params = Vec::new();
+    if failed {
+        params.push("failed=1".to_string());
+    }
+    if path_and_query != "/" {
+        params.push(format!(
+            "next={}",
+            crate::model::query::encode_component(path_and_query)
+        ));
+    }
+    if params.is_empty() {
         "/login".into()
     } else {
-        format!(
-            "/login?next={}",
-            crate::model::query::encode_component(path_and_query)
-        )
+        format!("/login?{}", params.join("&"))
     }
+}
+
+/// True when the name a request was addressed to (`Host`, or the URI's authority over HTTP/2)
+/// is this machine's loopback: `localhost`, `*.localhost`, `127.x.x.x` or `[::1]`, any port.
+/// A request naming no host at all (not from a browser) counts as local.
+pub fn loopback_host(headers: &HeaderMap, uri: &Uri) -> bool {
+    let host = match headers.get(header::HOST) {
+        Some(value) => match value.to_str() {
+            Ok(text) => text,
+            Err(_) => return false,
+        },
+        None => match uri.authority() {
+            Some(authority) => authority.as_str(),
+            None => return true,
+        },
+    };
+    is_loopback_name(host)
+}
+
+/// [`loopback_host`] for one `host[:port]` value.
+fn is_loopback_name(host: &str) -> bool {
+    let host = host.trim();
+    let valid_port = |port: &str| port.parse::<u16>().is_ok();
+    if let Some(rest) = host.strip_prefix('[') {
+        let Some((ip, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(valid_port);
+        return port_ok
+            && ip.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| {
+                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            });
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if valid_port(port) => name,
+        Some(_) => return false,
+        None => host,
+    };
+    if let Ok(ip) = name.parse::<std::net::Ipv4Addr>() {
+        return ip.is_loopback();
+    }
+    // A trailing dot is the same name, fully qualified; `*.localhost` never leaves the machine
+    // (RFC 6761), browsers resolve it to loopback themselves.
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    name == "localhost" || (name.len() > ".localhost".len() && name.ends_with(".localhost"))
 }
 
 enum Kind {
@@ -309,6 +363,33 @@ pub async fn guard(State(gate): State<Gate>, mut request: Request, next: Next) -
     if let Kind::Open = kind {
         return next.run(request).await;
     }
+    // DNS rebinding: without sign-in, any website could point its own name at 127.0.0.1 and
+    // then read the dashboard as a same-origin page. Its requests still name that website in
+    // `Host`, so only loopback names are served. A request with a bearer key is exempt: a key is
+    // never sent by a browser on its own (unlike cookies or reaching the port), and the key
+    // still limits it to its project; a bad key gets 401 below, never the open view.
+    if !gate.settings.required
+        && bearer(request.headers()).is_none()
+        && !loopback_host(request.headers(), request.uri())
+    {
+        let host = request.headers().get(header::HOST).map(|h| {
+            String::from_utf8_lossy(h.as_bytes())
+                .chars()
+                .take(100)
+                .collect::<String>()
+        });
+        tracing::warn!(
+            path,
+            ?host,
+            "refused a request addressed to a non-loopback host name"
+        );
+        let message = "without sign-in Threadline only answers requests addressed to localhost \
+                       or a loopback address; create a user to serve other host names";
+        return match kind {
+            Kind::Api => json_error(StatusCode::FORBIDDEN, message),
+            _ => (StatusCode::FORBIDDEN, message).into_response(),
+        };
+    }
     let safe_method = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -337,7 +418,7 @@ pub async fn guard(State(gate): State<Gate>, mut request: Request, next: Next) -
                     .path_and_query()
                     .map(|p| p.as_str())
                     .unwrap_or("/");
-                Redirect::to(&login_href(wanted)).into_response()
+                Redirect::to(&login_href(wanted, false)).into_response()
             }
         };
     };
@@ -447,6 +528,66 @@ mod tests {
         ] {
             assert_eq!(safe_next(bad), "/", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn only_loopback_host_names_count_as_local() {
+        let uri: Uri = "/".parse().unwrap();
+        for local in [
+            "localhost",
+            "localhost:3000",
+            "LocalHost:3000",
+            "localhost.:3000",
+            "dash.localhost:3000",
+            "127.0.0.1",
+            "127.0.0.1:3000",
+            "127.9.8.7:80",
+            "[::1]",
+            "[::1]:3000",
+            "[::ffff:127.0.0.1]:3000",
+        ] {
+            let h = headers(&[("host", local)]);
+            assert!(loopback_host(&h, &uri), "{local}");
+        }
+        for foreign in [
+            "evil.example",
+            "evil.example:3000",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example",
+            "evillocalhost",
+            ".localhost",
+            "0.0.0.0:3000",
+            "10.0.0.1:3000",
+            "[::2]:3000",
+            "[::1]x",
+            "localhost:notaport",
+            "",
+        ] {
+            let h = headers(&[("host", foreign)]);
+            assert!(!loopback_host(&h, &uri), "{foreign}");
+        }
+        assert!(
+            loopback_host(&HeaderMap::new(), &uri),
+            "no host: in-process"
+        );
+        let absolute: Uri = "http://evil.example/".parse().unwrap();
+        assert!(!loopback_host(&HeaderMap::new(), &absolute));
+        let absolute: Uri = "http://localhost:3000/".parse().unwrap();
+        assert!(loopback_host(&HeaderMap::new(), &absolute));
+    }
+
+    #[test]
+    fn login_links_keep_the_page_asked_for() {
+        assert_eq!(login_href("/", false), "/login");
+        assert_eq!(login_href("/", true), "/login?failed=1");
+        assert_eq!(
+            login_href("/sessions/a?x=1", false),
+            "/login?next=%2Fsessions%2Fa%3Fx%3D1"
+        );
+        assert_eq!(
+            login_href("/sessions/a", true),
+            "/login?failed=1&next=%2Fsessions%2Fa"
+        );
     }
 
     #[test]

@@ -423,17 +423,18 @@ async fn serve(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
         secure_cookies: args.secure_cookies,
         login_ttl: args.login_ttl,
     };
+    if auth_required {
+        // The first sign-in with an unknown name would otherwise compute it (argon2) on an
+        // async worker.
+        tokio::task::spawn_blocking(crate::db::users::prepare_dummy_hash).await?;
+    }
     let app = super::http::router_with_auth(state, auth);
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.addr))?;
     let where_data = match store.backend() {
         crate::db::Backend::Sqlite => {
-            let path = db
-                .database_url
-                .trim_start_matches("sqlite://")
-                .trim_start_matches("sqlite:");
-            let path = path.split('?').next().unwrap_or(path);
+            let path = crate::db::sqlite_path(&db.database_url).unwrap_or(&db.database_url);
             let full = std::fs::canonicalize(path)
                 .map(|p| p.display().to_string())
                 .unwrap_or(path.to_string());
@@ -454,6 +455,15 @@ async fn serve(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
     } else {
         println!(
             "Open without signing in (loopback only). To require it: `threadline users create NAME`."
+        );
+    }
+    if !args.addr.ip().is_loopback() && !args.secure_cookies {
+        tracing::warn!(
+            addr = %args.addr,
+            "listening beyond loopback without --secure-cookies: sign-in cookies are not marked \
+             Secure and travel over plain HTTP too (passwords as well, unless a proxy adds TLS). \
+             Put Threadline behind a reverse proxy that terminates TLS and start it with \
+             --secure-cookies (THREADLINE_SECURE_COOKIES=1)"
         );
     }
     // On the signal axum stops accepting, closes idle connections and lets in-flight requests

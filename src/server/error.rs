@@ -20,6 +20,8 @@ pub enum ApiError {
     Unauthorized,
     /// 404.
     NotFound(String),
+    /// 408: the request body did not arrive in time; nothing was stored.
+    Timeout(String),
     /// 413.
     TooLarge(String),
     /// 415.
@@ -66,6 +68,7 @@ impl IntoResponse for ApiError {
                 json!({"error": "missing or unknown API key: send `Authorization: Bearer <key>` (create one with `threadline keys create`)"}),
             ),
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, json!({"error": what})),
+            ApiError::Timeout(msg) => (StatusCode::REQUEST_TIMEOUT, json!({"error": msg})),
             ApiError::TooLarge(msg) => (StatusCode::PAYLOAD_TOO_LARGE, json!({"error": msg})),
             ApiError::UnsupportedMediaType(msg) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, json!({"error": msg}))

@@ -14,10 +14,10 @@ use axum::routing::post;
 use axum::{Extension, Form, Router};
 use serde::Deserialize;
 
-use super::auth::{cookie, safe_next, Access, AuthSettings, Viewer};
+use super::auth::{cookie, login_href, safe_next, Access, AuthSettings, Viewer};
 use super::error::ApiError;
 use super::state::AppState;
-use crate::model::query::encode_component;
+use crate::db::users::{validate_name, MAX_NAME_CHARS};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -52,18 +52,11 @@ async fn sign_in(
     if !settings.required {
         return Ok(Redirect::to(&next).into_response());
     }
-    let user = state
-        .store
-        .check_password(form.username.trim(), &form.password)
-        .await?;
+    let name = form.username.trim();
+    let user = state.store.check_password(name, &form.password).await?;
     let Some(user) = user else {
-        tracing::info!(user = %form.username.trim(), "sign-in failed");
-        let back = if next == "/" {
-            "/login?failed=1".to_string()
-        } else {
-            format!("/login?failed=1&next={}", encode_component(&next))
-        };
-        return Ok(Redirect::to(&back).into_response());
+        tracing::info!(user = %loggable_name(name), "sign-in failed");
+        return Ok(Redirect::to(&login_href(&next, true)).into_response());
     };
     let expires_at = crate::db::now_us() + settings.login_ttl.as_micros() as i64;
     let token = state.store.create_login(user.id, expires_at).await?;
@@ -118,8 +111,7 @@ async fn choose_project(
             "an API key always reads its own project".into(),
         ));
     }
-    let projects = state.store.list_projects().await?;
-    if !projects.iter().any(|(id, _)| *id == form.project) {
+    if !state.store.project_exists(form.project).await? {
         return Err(ApiError::NotFound(format!("no project {}", form.project)));
     }
     let mut response = Redirect::to("/").into_response();
@@ -132,4 +124,30 @@ async fn choose_project(
         ),
     );
     Ok(response)
+}
+
+/// A user name as the log shows it: as typed when it is a valid name, else cut to a name's
+/// length and escaped, so a failed sign-in cannot write megabytes or forge log lines.
+fn loggable_name(name: &str) -> String {
+    if validate_name(name).is_ok() {
+        return name.to_string();
+    }
+    let shown: String = name.chars().take(MAX_NAME_CHARS).collect();
+    let cut = if shown.len() < name.len() { "…" } else { "" };
+    format!("(invalid) {shown:?}{cut}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_names_are_logged_escaped_and_cut() {
+        assert_eq!(loggable_name("ada"), "ada");
+        let forged = loggable_name("x\nINFO signed in user=admin\0");
+        assert!(!forged.contains('\n') && !forged.contains('\0'), "{forged}");
+        assert!(forged.contains("\\n"), "{forged}");
+        let long = loggable_name(&"a".repeat(100_000));
+        assert!(long.len() < 100 && long.ends_with('…'), "{long}");
+    }
 }

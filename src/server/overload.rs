@@ -10,8 +10,8 @@
 //!
 //! Admitted requests then enter the database a few at a time ([`Ticket::write`]): on PostgreSQL
 //! a writer holds a pooled connection while it waits for its project's lock, so capping writers
-//! leaves connections for reads and key checks; on SQLite writers queue on the store's lock
-//! anyway and the cap changes nothing.
+//! leaves connections for reads and key checks; on SQLite, which writes one transaction at a
+//! time anyway, one writer enters at a time.
 //!
 //! 429 means "writes are behind, slow down": nothing was stored and the same request will
 //! succeed later. 503 (see `ApiError::Unavailable`) means the database itself failed.
@@ -57,12 +57,16 @@ pub struct WriteGate {
 
 impl WriteGate {
     pub fn new(max_requests: usize, max_bytes: usize, parallel_writes: usize) -> Arc<WriteGate> {
+        let parallel_writes = parallel_writes.clamp(1, DB_WRITERS);
         Arc::new(WriteGate {
             max_requests: max_requests.max(1),
             max_bytes,
-            parallel_writes: parallel_writes.clamp(1, DB_WRITERS),
+            parallel_writes,
             pending: Mutex::new(Pending::default()),
-            writers: Semaphore::new(DB_WRITERS),
+            // As many writers as the database runs at once: then a write's measured time is
+            // its own, not its own plus a wait on the store's lock, and `Retry-After` (pending
+            // writes × that time ÷ parallel writes) is not several times too long on SQLite.
+            writers: Semaphore::new(parallel_writes),
             write_us: AtomicU64::new(100_000),
         })
     }
@@ -192,6 +196,23 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(gate.pending(), (0, 0));
+    }
+
+    #[test]
+    fn writers_enter_as_many_at_once_as_the_database_writes() {
+        // SQLite writes one transaction at a time: a second writer would wait on the store's
+        // lock inside its timed write and make `Retry-After` several times too long.
+        assert_eq!(WriteGate::new(10, 100, 1).writers.available_permits(), 1);
+        assert_eq!(
+            WriteGate::new(10, 100, DB_WRITERS)
+                .writers
+                .available_permits(),
+            DB_WRITERS
+        );
+        assert_eq!(
+            WriteGate::new(10, 100, 100).writers.available_permits(),
+            DB_WRITERS
+        );
     }
 
     #[test]

@@ -39,10 +39,13 @@ fn int_param(pairs: &[(String, String)], name: &str, default: i64) -> Result<i64
         None => Ok(default),
         Some((_, v)) if v.is_empty() => Ok(default),
         Some((_, v)) => match v.parse::<i64>() {
-            Ok(n) if n >= 0 => Ok(n),
+            Ok(n) if (0..=crate::model::MAX_OFFSET).contains(&n) => Ok(n),
             _ => Err(ApiError::BadParam {
                 param: name.into(),
-                error: format!("`{v}` is not a whole number ≥ 0"),
+                error: format!(
+                    "`{v}` is not a whole number from 0 to {}",
+                    crate::model::MAX_OFFSET
+                ),
             }),
         },
     }

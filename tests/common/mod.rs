@@ -8,7 +8,6 @@
 
 pub mod raw;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -110,29 +109,12 @@ pub fn app(store: Store) -> Router {
 }
 
 pub fn app_with_limits(store: Store, limits: Limits) -> Router {
-    let options = leptos::config::LeptosOptions::builder()
-        .output_name("threadline")
-        .build();
-    threadline::server::http::router(AppState {
-        store,
-        leptos_options: options,
-        limits: Arc::new(limits),
-    })
+    threadline::server::http::router(AppState::new(store, limits))
 }
 
 /// The router behind the given authentication settings (`app` is the open, loopback one).
 pub fn app_with_auth(store: Store, auth: threadline::server::auth::AuthSettings) -> Router {
-    let options = leptos::config::LeptosOptions::builder()
-        .output_name("threadline")
-        .build();
-    threadline::server::http::router_with_auth(
-        AppState {
-            store,
-            leptos_options: options,
-            limits: Arc::new(Limits::default()),
-        },
-        auth,
-    )
+    threadline::server::http::router_with_auth(AppState::new(store, Limits::default()), auth)
 }
 
 pub struct Reply {
@@ -245,6 +227,13 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts the binary on `database_url` and waits until `/healthz` answers.
     pub fn start(database_url: &str, extra_args: &[&str]) -> ServerProcess {
+        let server = ServerProcess::spawn(database_url, extra_args);
+        server.wait_healthy();
+        server
+    }
+
+    /// Starts the binary without waiting (so several can start, and migrate, at once).
+    pub fn spawn(database_url: &str, extra_args: &[&str]) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -258,20 +247,24 @@ impl ServerProcess {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("spawn threadline serve");
-        let server = ServerProcess { addr, child };
+        ServerProcess { addr, child }
+    }
+
+    /// Waits (at most a minute) until `/healthz` answers 200.
+    pub fn wait_healthy(&self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while http_request(addr, "GET", "/healthz", &[], b"")
+        while http_request(self.addr, "GET", "/healthz", &[], b"")
             .ok()
             .map(|r| r.0)
             != Some(200)
         {
             assert!(
                 std::time::Instant::now() < deadline,
-                "server on {addr} did not become healthy"
+                "server on {} did not become healthy",
+                self.addr
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        server
     }
 }
 

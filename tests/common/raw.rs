@@ -59,6 +59,39 @@ pub async fn open(
     Ok(stream)
 }
 
+/// For a request opened with `Expect: 100-continue`: waits (at most 10 s) for the server's
+/// `100 Continue`, which it sends once the handler has admitted the request and starts reading
+/// its body.
+pub async fn wait_continue(stream: &mut TcpStream) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !head.ends_with(b"\r\n\r\n") {
+            if stream.read(&mut byte).await? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "closed before 100 Continue",
+                ));
+            }
+            head.push(byte[0]);
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no 100 Continue in 10 s"))??;
+    if head.starts_with(b"HTTP/1.1 100") {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "expected 100 Continue, got {}",
+                String::from_utf8_lossy(&head)
+            ),
+        ))
+    }
+}
+
 /// Reads the whole answer (the server closes the connection after it).
 pub async fn finish(mut stream: TcpStream) -> std::io::Result<RawReply> {
     let mut raw = Vec::new();
@@ -68,7 +101,9 @@ pub async fn finish(mut stream: TcpStream) -> std::io::Result<RawReply> {
     parse(&raw)
 }
 
-/// One whole request.
+/// One whole request. The body is sent while the answer is read, as HTTP clients do: a server
+/// may answer before it has read the whole body (it does when it refuses one) and then close
+/// the connection, so the rest of the body cannot be sent, but the answer is there.
 pub async fn request(
     addr: SocketAddr,
     method: &str,
@@ -76,9 +111,50 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<RawReply> {
-    let mut stream = open(addr, method, path, headers, body.len()).await?;
-    stream.write_all(body).await?;
-    finish(stream).await
+    let stream = open(addr, method, path, headers, body.len()).await?;
+    let (mut reader, mut writer) = stream.into_split();
+    // The write half is kept until the answer is read: dropping it would end the request.
+    let send = async move {
+        let sent = writer.write_all(body).await;
+        (sent, writer)
+    };
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(120), reader.read_to_end(&mut raw));
+    let ((sent, _writer), read) = tokio::join!(send, read);
+    match read {
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no answer in 120 s",
+            ))
+        }
+        // A reset after the answer (the server closed with body bytes unread) loses nothing.
+        Ok(Err(e)) if raw.is_empty() => return Err(e),
+        Ok(_) if raw.is_empty() => sent?,
+        Ok(_) => {}
+    }
+    parse(&raw)
+}
+
+/// Sends `bytes` as they are (a request head the caller wrote, perhaps without its body) and
+/// reads until the server closes the connection, at most `within`.
+pub async fn exchange(
+    addr: SocketAddr,
+    bytes: &[u8],
+    within: Duration,
+) -> std::io::Result<RawReply> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(bytes).await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(within, stream.read_to_end(&mut raw))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the connection was still open after {within:?}"),
+            )
+        })??;
+    parse(&raw)
 }
 
 pub async fn get(addr: SocketAddr, path: &str) -> std::io::Result<RawReply> {
@@ -157,6 +233,14 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
         axum::serve(listener, app).await.expect("serve");
     });
     addr
+}
+
+/// `bytes` gzipped.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
 }
 
 /// Creates an API key with the binary (`keys create`) and returns it.

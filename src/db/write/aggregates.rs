@@ -6,11 +6,29 @@ use std::collections::{HashMap, HashSet};
 use sqlx::Row;
 
 use super::{
-    parse_list, placeholders, rows_per_statement, value_rows, Writer, FACET_AGENT, FACET_MODEL,
-    FACET_SHARED_BIT, FACET_TOOL, FACET_USER, MAX_BINDS,
+    parse_list, rows_per_statement, value_rows, Writer, FACET_AGENT, FACET_MODEL, FACET_SHARED_BIT,
+    FACET_TOOL, FACET_USER,
 };
+use crate::db::read::facet_bits;
 use crate::db::Result;
 use crate::ingest::run::Run;
+
+/// Totals stop here: clients send any numbers, and a sum past the column's range would turn
+/// into a float on SQLite and fail on PostgreSQL.
+const TOTAL_MAX: i64 = i64::MAX;
+
+/// `column + delta` in SQL, stopping at [`TOTAL_MAX`] (neither operand is computed past it).
+fn add_capped(column: &str, delta: &str) -> String {
+    format!(
+        "CASE WHEN {delta} <= 0 THEN {column} + {delta} \
+         WHEN {column} > {TOTAL_MAX} - {delta} THEN {TOTAL_MAX} ELSE {column} + {delta} END"
+    )
+}
+
+/// A sum of client numbers, stopping at [`TOTAL_MAX`] (the end of the integer range).
+fn sum_capped(values: impl Iterator<Item = i64>) -> i64 {
+    values.fold(0, i64::saturating_add)
+}
 
 /// Per-session sums of the runs added in this transaction.
 pub(super) struct Delta {
@@ -70,7 +88,7 @@ fn run_facets(run: &Run) -> Vec<(i64, String)> {
 }
 
 /// Columns of the bulk session update, in `VALUES` order (`column1` is the session id).
-const DELTA_COLUMNS: usize = 16;
+const DELTA_COLUMNS: usize = 17;
 const FACET_COLUMNS: usize = 5;
 
 impl Writer<'_> {
@@ -79,15 +97,16 @@ impl Writer<'_> {
         d.runs += 1;
         d.first_run = d.first_run.min(run.started_at);
         d.last_activity = d.last_activity.max(run.activity_at());
-        d.duration += run.duration_us.unwrap_or(0);
-        d.cost += run.cost_nanos;
-        d.input_tokens += run.input_tokens;
-        d.output_tokens += run.output_tokens;
-        d.tokens_saved += run.tokens_saved;
+        let add = |sum: &mut i64, v: i64| *sum = sum_capped([*sum, v].into_iter());
+        add(&mut d.duration, run.duration_us.unwrap_or(0));
+        add(&mut d.cost, run.cost_nanos);
+        add(&mut d.input_tokens, run.input_tokens);
+        add(&mut d.output_tokens, run.output_tokens);
+        add(&mut d.tokens_saved, run.tokens_saved);
         d.errors += run.failed as i64;
         if let Some((overhead, total)) = run.overhead() {
-            d.overhead_us += overhead;
-            d.request_us += total;
+            add(&mut d.overhead_us, overhead);
+            add(&mut d.request_us, total);
             d.gateway_runs += 1;
         }
         for facet in run_facets(run) {
@@ -127,23 +146,8 @@ impl Writer<'_> {
         unknown.sort_unstable();
         unknown.dedup();
         let project = self.owner.project_id;
-        for chunk in unknown.chunks(MAX_BINDS / 2) {
-            let pairs: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 2, 2 * i + 3))
-                .collect();
-            let sql = format!(
-                "SELECT kind, value, bit FROM facet_values WHERE project_id = $1 AND ({})",
-                pairs.join(" OR ")
-            );
-            let mut q = sqlx::query(&sql).bind(project);
-            for (kind, value) in chunk {
-                q = q.bind(*kind).bind(value.clone());
-            }
-            for r in q.fetch_all(&mut *self.tx).await? {
-                self.facet_bits
-                    .insert((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
-            }
-        }
+        let values: Vec<(i64, &str)> = unknown.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        facet_bits(&mut self.tx, project, &values, &mut self.facet_bits).await?;
         let new: Vec<(i64, String)> = unknown
             .into_iter()
             .filter(|f| !self.facet_bits.contains_key(*f))
@@ -163,13 +167,10 @@ impl Writer<'_> {
         {
             used.insert(r.try_get(0)?, r.try_get(1)?);
         }
-        for chunk in new.chunks(MAX_BINDS / 4) {
+        for chunk in new.chunks(rows_per_statement(4)) {
             let sql = format!(
                 "INSERT INTO facet_values (project_id, kind, value, bit) VALUES {}",
-                (0..chunk.len())
-                    .map(|i| placeholders(4 * i + 1, 4))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                value_rows(self.store.backend, chunk.len(), 4)
             );
             let mut q = sqlx::query(&sql);
             for (kind, value) in chunk {
@@ -208,15 +209,20 @@ impl Writer<'_> {
                                THEN v.column2 ELSE first_run END, \
                    last_activity = CASE WHEN run_count = 0 OR v.column3 > last_activity \
                                    THEN v.column3 ELSE last_activity END, \
-                   run_count = run_count + v.column4, total_duration = total_duration + v.column5, \
-                   total_cost = total_cost + v.column6, input_tokens = input_tokens + v.column7, \
-                   output_tokens = output_tokens + v.column8, \
-                   total_tokens = total_tokens + v.column7 + v.column8, \
-                   tokens_saved = tokens_saved + v.column9, error_count = error_count + v.column10, \
-                   overhead_us = overhead_us + v.column11, request_us = request_us + v.column12, \
+                   run_count = run_count + v.column4, total_duration = {}, total_cost = {}, \
+                   input_tokens = {}, output_tokens = {}, total_tokens = {}, tokens_saved = {}, \
+                   error_count = error_count + v.column10, overhead_us = {}, request_us = {}, \
                    gateway_runs = gateway_runs + v.column13, agent_bits = agent_bits | v.column14, \
                    model_bits = model_bits | v.column15, tool_bits = tool_bits | v.column16 \
                  FROM (VALUES {}) AS v WHERE sessions.id = v.column1",
+                add_capped("total_duration", "v.column5"),
+                add_capped("total_cost", "v.column6"),
+                add_capped("input_tokens", "v.column7"),
+                add_capped("output_tokens", "v.column8"),
+                add_capped("total_tokens", "v.column17"),
+                add_capped("tokens_saved", "v.column9"),
+                add_capped("overhead_us", "v.column11"),
+                add_capped("request_us", "v.column12"),
                 value_rows(self.store.backend, chunk.len(), DELTA_COLUMNS)
             );
             let mut q = sqlx::query(&sql);
@@ -238,7 +244,8 @@ impl Writer<'_> {
                     .bind(d.gateway_runs)
                     .bind(agents)
                     .bind(models)
-                    .bind(tools);
+                    .bind(tools)
+                    .bind(sum_capped([d.input_tokens, d.output_tokens].into_iter()));
             }
             q.execute(&mut *self.tx).await?;
         }
@@ -279,20 +286,19 @@ impl Writer<'_> {
 
     /// Recomputes a session's aggregates and facets from its runs; deletes it when empty.
     async fn recompute(&mut self, s: i64) -> Result<()> {
-        let row = sqlx::query(
-            "SELECT COUNT(*), MIN(started_at), MAX(COALESCE(completed_at, started_at)), \
-               CAST(SUM(COALESCE(duration_us, 0)) AS BIGINT), CAST(SUM(cost_nanos) AS BIGINT), \
-               CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), \
-               CAST(SUM(tokens_saved) AS BIGINT), CAST(SUM(failed) AS BIGINT), \
-               CAST(SUM(COALESCE(overhead_us, 0)) AS BIGINT), \
-               CAST(SUM(COALESCE(request_us, 0)) AS BIGINT), \
-               CAST(SUM(CASE WHEN request_us IS NULL THEN 0 ELSE 1 END) AS BIGINT) \
+        // Summed here rather than with SQL's SUM, which fails past the integer range (both
+        // databases): totals stop at `TOTAL_MAX` instead.
+        let rows = sqlx::query(
+            "SELECT agent_name, user_id, models, tools_called, started_at, \
+               COALESCE(completed_at, started_at), COALESCE(duration_us, 0), cost_nanos, \
+               input_tokens, output_tokens, tokens_saved, failed, COALESCE(overhead_us, 0), \
+               request_us \
              FROM runs WHERE session_id = $1",
         )
         .bind(s)
-        .fetch_one(&mut *self.tx)
+        .fetch_all(&mut *self.tx)
         .await?;
-        let count: i64 = row.try_get(0)?;
+        let count = rows.len() as i64;
         if count == 0 {
             let tx = &mut *self.tx;
             for sql in [
@@ -307,15 +313,26 @@ impl Writer<'_> {
             self.explicit_cache.retain(|_, id| *id != s);
             return Ok(());
         }
-        let get = |i: usize| -> Result<i64> { Ok(row.try_get::<Option<i64>, _>(i)?.unwrap_or(0)) };
-        let totals: Vec<i64> = (1..=11).map(get).collect::<Result<_>>()?;
+        // Columns 4… of each run: started, last activity, duration, cost, input, output, saved,
+        // failed, overhead, request time (NULL outside the gateway).
+        let mut numbers: Vec<[i64; 9]> = Vec::with_capacity(rows.len());
+        let mut request: Vec<Option<i64>> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut n = [0i64; 9];
+            for (k, v) in n.iter_mut().enumerate() {
+                *v = r.try_get(4 + k)?;
+            }
+            numbers.push(n);
+            request.push(r.try_get(13)?);
+        }
+        let column = |k: usize| numbers.iter().map(move |n| n[k]);
+        let first_run = column(0).min().unwrap_or(0);
+        let last_activity = column(1).max().unwrap_or(0);
+        let (input, output) = (sum_capped(column(4)), sum_capped(column(5)));
+        let errors: i64 = column(7).sum();
+        let requests = request.iter().flatten().copied();
+        let gateway_runs = request.iter().flatten().count() as i64;
 
-        let rows = sqlx::query(
-            "SELECT agent_name, user_id, models, tools_called FROM runs WHERE session_id = $1",
-        )
-        .bind(s)
-        .fetch_all(&mut *self.tx)
-        .await?;
         let mut counts: HashMap<(i64, String), i64> = HashMap::new();
         for r in rows {
             let mut bump = |k: i64, v: String| *counts.entry((k, v)).or_default() += 1;
@@ -338,7 +355,6 @@ impl Writer<'_> {
         self.learn_facet_bits(counts.keys()).await?;
         let [agents, models, tools] = self.facet_bits_of(counts.keys());
 
-        let (input, output) = (totals[4], totals[5]);
         sqlx::query(
             "UPDATE sessions SET run_count = $2, first_run = $3, last_activity = $4, \
                total_duration = $5, total_cost = $6, input_tokens = $7, output_tokens = $8, \
@@ -348,18 +364,18 @@ impl Writer<'_> {
         )
         .bind(s)
         .bind(count)
-        .bind(totals[0])
-        .bind(totals[1])
-        .bind(totals[2])
-        .bind(totals[3])
+        .bind(first_run)
+        .bind(last_activity)
+        .bind(sum_capped(column(2)))
+        .bind(sum_capped(column(3)))
         .bind(input)
         .bind(output)
-        .bind(input + output)
-        .bind(totals[6])
-        .bind(totals[7])
-        .bind(totals[8])
-        .bind(totals[9])
-        .bind(totals[10])
+        .bind(sum_capped([input, output].into_iter()))
+        .bind(sum_capped(column(6)))
+        .bind(errors)
+        .bind(sum_capped(column(8)))
+        .bind(sum_capped(requests))
+        .bind(gateway_runs)
         .bind(agents)
         .bind(models)
         .bind(tools)

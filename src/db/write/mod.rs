@@ -241,7 +241,7 @@ impl<'s> Writer<'s> {
 /// Values bound per statement with numbered (`$N`) placeholders. SQLite looks each numbered
 /// parameter up by name, a cost that grows with the square of their count (measured: 30-row
 /// inserts beat 250-row ones twice over), so `IN` lists stay near this size.
-const MAX_BINDS: usize = 1000;
+pub(crate) const MAX_BINDS: usize = 1000;
 
 /// Values bound per multi-row statement, whose placeholders [`value_rows`] writes positionally
 /// on SQLite (no lookup), so they can be larger.

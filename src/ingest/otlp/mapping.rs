@@ -16,6 +16,9 @@ use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::ingest::bounds::{
+    check_chars, MAX_COST_USD, MAX_COUNT, MAX_DURATION_MS, MAX_LONG_NAME_CHARS, MAX_NAME_CHARS,
+};
 use crate::ingest::run::RunFields;
 use crate::ingest::{json_size, scrub_nul, ValueLimits};
 
@@ -160,7 +163,8 @@ pub fn flatten(req: ExportTraceServiceRequest) -> Flattened {
 }
 
 /// Flattens a request into span records, rejecting spans that cannot be stored, among them
-/// spans with a value beyond `limits` (so one oversized attribute costs only its span).
+/// spans with a value beyond `limits` or a number or name beyond [`crate::ingest::bounds`]
+/// (so one oversized attribute costs only its span).
 pub fn flatten_with(req: ExportTraceServiceRequest, limits: &ValueLimits) -> Flattened {
     let mut out = Flattened::default();
     for rs in req.resource_spans {
@@ -314,6 +318,7 @@ fn to_record(
             .check_size(json_size(event))
             .map_err(|e| format!("span event {e}"))?;
     }
+    check_bounds(&record)?;
     scrub_nul(&mut record.name);
     for text in [&mut record.status_message, &mut record.scope]
         .into_iter()
@@ -322,6 +327,74 @@ fn to_record(
         scrub_nul(text);
     }
     Ok(record)
+}
+
+/// The names and numbers this span gives its run ([`TraceRollup::from_span`] reads the same
+/// attributes the same way), within the bounds the native API applies to the same fields.
+/// Like the native API, a value beyond them is refused, not cut: the span is rejected and
+/// reported in `partial_success`. (A cut name could merge distinct users or tools, and a
+/// clamped number would be a made-up one.)
+fn check_bounds(span: &SpanRecord) -> Result<(), String> {
+    let name = |key: &str, max: usize| -> Result<(), String> {
+        match span.attr(key).and_then(value_string) {
+            Some(value) => check_chars(&value, max).map_err(|e| format!("`{key}` is {e}")),
+            None => Ok(()),
+        }
+    };
+    let count = |what: &str, value: Option<i64>| -> Result<(), String> {
+        match value {
+            Some(n) if n > MAX_COUNT => Err(format!("{what} is more than {MAX_COUNT}")),
+            _ => Ok(()),
+        }
+    };
+    let number = |key: &str, max: f64| -> Result<(), String> {
+        match span.attr(key).and_then(value_f64) {
+            Some(x) if x > max => Err(format!("`{key}` is more than {max}")),
+            _ => Ok(()),
+        }
+    };
+    if span.end_ns.saturating_sub(span.start_ns) > MAX_DURATION_MS as i64 * 1_000_000 {
+        return Err("span lasts more than a year (366 days)".into());
+    }
+    for key in USER_KEYS {
+        name(key, MAX_LONG_NAME_CHARS)?;
+    }
+    for key in AGENT_KEYS {
+        name(key, MAX_NAME_CHARS)?;
+    }
+    if span.is_root() {
+        name("service.name", MAX_NAME_CHARS)?;
+    }
+    if span.is_llm() {
+        for key in MODEL_KEYS {
+            name(key, MAX_LONG_NAME_CHARS)?;
+        }
+        let (input, output) = span_tokens(span);
+        count("the input token count", input)?;
+        count("the output token count", output)?;
+        for key in ["gen_ai.usage.cost", "llm.cost.total"] {
+            number(key, MAX_COST_USD)?;
+        }
+    }
+    if span.is_tool() {
+        for key in ["gen_ai.tool.name", "tool.name"] {
+            name(key, MAX_LONG_NAME_CHARS)?;
+        }
+    }
+    let forwarded = span
+        .attr("threadline.tools.forwarded")
+        .and_then(value_strings);
+    for tool in forwarded.iter().flatten() {
+        check_chars(tool, MAX_LONG_NAME_CHARS)
+            .map_err(|e| format!("a name in `threadline.tools.forwarded` is {e}"))?;
+    }
+    for key in ["threadline.tokens_saved", "threadline.tools.sent"] {
+        count(&format!("`{key}`"), span.attr(key).and_then(value_count))?;
+    }
+    for key in LATENCY_KEYS {
+        number(key, MAX_DURATION_MS)?;
+    }
+    Ok(())
 }
 
 fn attributes_to_map(attributes: Vec<KeyValue>) -> Map<String, Value> {
@@ -1138,6 +1211,152 @@ mod tests {
         let out = flatten_with(req, &limits);
         assert_eq!((out.spans.len(), out.rejected), (0, 1));
         assert!(out.reasons[0].starts_with("resource attribute `service.name`"));
+    }
+
+    #[test]
+    fn numbers_and_names_beyond_the_native_bounds_reject_their_span() {
+        use any_value::Value as V;
+        let trace = [7u8; 16];
+        let llm = |id: u8, extra: Vec<KeyValue>| {
+            let mut attrs = vec![kv("gen_ai.operation.name", s("chat"))];
+            attrs.extend(extra);
+            proto_span(&trace, &[id; 8], 10, 20, attrs)
+        };
+        let tool = |id: u8, name: &str| {
+            proto_span(
+                &trace,
+                &[id; 8],
+                10,
+                20,
+                vec![
+                    kv("gen_ai.operation.name", s("execute_tool")),
+                    kv("gen_ai.tool.name", s(name)),
+                ],
+            )
+        };
+        let year_ns = 366 * 86_400 * 1_000_000_000u64;
+        let cases: Vec<(Span, &str)> = vec![
+            (
+                llm(
+                    1,
+                    vec![kv("gen_ai.usage.input_tokens", V::IntValue(i64::MAX))],
+                ),
+                "the input token count is more than 1000000000000",
+            ),
+            (
+                llm(2, vec![kv("llm.token_count.completion", s("1e30"))]),
+                "the output token count",
+            ),
+            (
+                llm(3, vec![kv("gen_ai.usage.cost", V::DoubleValue(1e11))]),
+                "`gen_ai.usage.cost` is more than 1000000",
+            ),
+            (
+                llm(4, vec![kv("gen_ai.request.model", s(&"m".repeat(257)))]),
+                "`gen_ai.request.model` is longer than 256 characters",
+            ),
+            (
+                proto_span(
+                    &trace,
+                    &[5; 8],
+                    10,
+                    20,
+                    vec![kv("user.id", s(&"u".repeat(20_000)))],
+                ),
+                "`user.id` is longer than 256",
+            ),
+            (
+                proto_span(
+                    &trace,
+                    &[6; 8],
+                    10,
+                    20,
+                    vec![kv("gen_ai.agent.name", s(&"a".repeat(129)))],
+                ),
+                "`gen_ai.agent.name` is longer than 128",
+            ),
+            (tool(7, &"t".repeat(257)), "`gen_ai.tool.name` is longer"),
+            (
+                proto_span(
+                    &trace,
+                    &[8; 8],
+                    10,
+                    20,
+                    vec![kv(
+                        "threadline.tools.forwarded",
+                        s(&format!("a,{}", "b".repeat(300))),
+                    )],
+                ),
+                "a name in `threadline.tools.forwarded`",
+            ),
+            (
+                proto_span(
+                    &trace,
+                    &[9; 8],
+                    10,
+                    20,
+                    vec![kv("threadline.tokens_saved", V::DoubleValue(1e19))],
+                ),
+                "`threadline.tokens_saved` is more than",
+            ),
+            (
+                proto_span(
+                    &trace,
+                    &[10; 8],
+                    10,
+                    20,
+                    vec![kv("threadline.latency.upstream_ms", V::DoubleValue(1e11))],
+                ),
+                "`threadline.latency.upstream_ms` is more than",
+            ),
+            (
+                proto_span(&trace, &[11; 8], 10, 10 + year_ns + 1, vec![]),
+                "span lasts more than a year",
+            ),
+        ];
+        for (span, reason) in cases {
+            let out = flatten(request(vec![], vec![span]));
+            assert_eq!((out.spans.len(), out.rejected), (0, 1), "{reason}");
+            assert!(out.reasons[0].contains(reason), "{:?}", out.reasons);
+        }
+        // A root span's service.name is its run's agent when none is named: the same bound.
+        let out = flatten(request(
+            vec![kv("service.name", s(&"s".repeat(129)))],
+            vec![proto_span(&trace, &[1; 8], 10, 20, vec![])],
+        ));
+        assert_eq!(out.rejected, 1, "{:?}", out.reasons);
+        // At the bounds, and with long names where they are not used (a model on a tool span):
+        // kept.
+        let out = flatten(request(
+            vec![],
+            vec![
+                llm(
+                    1,
+                    vec![
+                        kv("gen_ai.usage.input_tokens", V::IntValue(1_000_000_000_000)),
+                        kv("gen_ai.usage.cost", V::DoubleValue(1e6)),
+                        kv("gen_ai.request.model", s(&"é".repeat(256))),
+                        kv("user.id", s(&"u".repeat(256))),
+                    ],
+                ),
+                tool(2, &"t".repeat(256)),
+                proto_span(&trace, &[3; 8], 10, 10 + year_ns, vec![]),
+                proto_span(
+                    &trace,
+                    &[4; 8],
+                    10,
+                    20,
+                    vec![
+                        kv("gen_ai.operation.name", s("execute_tool")),
+                        kv("gen_ai.request.model", s(&"m".repeat(300))),
+                    ],
+                ),
+            ],
+        ));
+        assert_eq!((out.spans.len(), out.rejected), (4, 0), "{:?}", out.reasons);
+        let run = fields(&out.spans);
+        assert_eq!(run.input_tokens, Some(1_000_000_000_000));
+        assert_eq!(run.cost_nanos, Some(1_000_000_000_000_000));
     }
 
     #[test]
