@@ -337,10 +337,27 @@ async fn ingest_variant(
                 .map(|r| to_json(r))
                 .collect();
             if !mine.is_empty() {
-                store
+                let answered = store
                     .ingest_native(*owner, runs(serde_json::json!({ "runs": mine })))
                     .await
                     .unwrap();
+                // Each run's answered session is where the run now is (merges included).
+                for a in answered {
+                    let detail = store
+                        .session_detail(owner.project_id, &a.session_id, 1000, 0)
+                        .await
+                        .unwrap()
+                        .unwrap_or_else(|| {
+                            panic!("run {} answered missing session {}", a.id, a.session_id)
+                        });
+                    assert_eq!(detail.session_id, a.session_id, "answered an alias");
+                    assert!(
+                        detail.runs.iter().any(|r| r.id == a.id),
+                        "run {} is not in its answered session {}",
+                        a.id,
+                        a.session_id
+                    );
+                }
             }
         }
     }

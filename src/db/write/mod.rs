@@ -187,6 +187,8 @@ struct Writer<'s> {
     dirty: HashSet<i64>,
     /// Bits of the facet values met in this transaction (`facet_values`), by (kind, value).
     facet_bits: HashMap<(i64, String), i64>,
+    /// A merge or split moved runs between sessions in SQL (cached `session_id`s may be stale).
+    sessions_moved: bool,
 }
 
 impl<'s> Writer<'s> {
@@ -218,6 +220,7 @@ impl<'s> Writer<'s> {
             deltas: HashMap::new(),
             dirty: HashSet::new(),
             facet_bits: HashMap::new(),
+            sessions_moved: false,
         })
     }
 
@@ -261,6 +264,34 @@ fn parse_list(text: Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `sql` with its `$1, $2, …` written as bare `?` on SQLite, where numbered parameters are
+/// looked up by name at a cost that grows with the square of their count (see [`MAX_BINDS`];
+/// the batched lookups bind up to 500 keys). Only for statements whose numbers appear once
+/// each and in order; any other text is returned as is.
+fn positional(backend: Backend, sql: String) -> String {
+    if backend != Backend::Sqlite {
+        return sql;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut next = 1;
+    let mut rest = sql.as_str();
+    while let Some(at) = rest.find('$') {
+        let digits = rest[at + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        if rest[at + 1..at + 1 + digits].parse() != Ok(next) {
+            return sql;
+        }
+        out.push_str(&rest[..at]);
+        out.push('?');
+        rest = &rest[at + 1 + digits..];
+        next += 1;
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `($1, $2, …)` for `n` values starting at placeholder `from`.
 fn placeholders(from: usize, n: usize) -> String {
     let list: Vec<String> = (from..from + n).map(|i| format!("${i}")).collect();
@@ -279,5 +310,27 @@ fn value_rows(backend: Backend, rows: usize, cols: usize) -> String {
             .map(|r| placeholders(r * cols + 1, cols))
             .collect::<Vec<_>>()
             .join(", "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_parameters_in_order_become_positional_on_sqlite() {
+        let sql = format!("SELECT 1 WHERE a = $1 AND b IN {}", placeholders(2, 11));
+        let want = "SELECT 1 WHERE a = ? AND b IN (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        assert_eq!(positional(Backend::Sqlite, sql.clone()), want);
+        assert_eq!(positional(Backend::Postgres, sql.clone()), sql);
+        // Out of order, repeated or not numbered: left alone (bare `?` would bind wrongly).
+        for sql in [
+            "a = $2 AND b = $1",
+            "a = $1 OR b = $1",
+            "a = $x",
+            "a = $1 AND b = $3",
+        ] {
+            assert_eq!(positional(Backend::Sqlite, sql.to_string()), sql);
+        }
     }
 }

@@ -7,12 +7,13 @@ use sqlx::any::AnyArguments;
 use sqlx::{Arguments, Row};
 
 use super::{
-    json_list, placeholders, rows_per_statement, value_rows, StoredRun, Writer, MAX_BINDS,
+    json_list, placeholders, positional, rows_per_statement, value_rows, StoredRun, Writer,
+    MAX_BINDS,
 };
 use crate::db::{Result, StoreError};
 use crate::ingest::native::NativeRun;
 use crate::ingest::otlp::mapping::TraceRollup;
-use crate::ingest::run::Run;
+use crate::ingest::run::{Run, RunFields};
 use crate::sessionize;
 
 const RUN_COLUMNS: &str = "session_source, user_id, agent_name, workflow_name, started_at, \
@@ -72,7 +73,7 @@ fn bind_run(args: &mut AnyArguments<'_>, run: &Run, native: Option<&str>) -> Res
     e(args.add(run.trace_id.clone()))?;
     e(args.add(run.input.clone()))?;
     e(args.add(run.output.clone()))?;
-    e(args.add(serde_json::Value::Object(run.attributes.clone()).to_string()))?;
+    e(args.add(serde_json::to_string(&run.attributes)?))?;
     e(args.add(native.map(str::to_string)))?;
     e(args.add(run.session_id.is_some() as i64))?;
     Ok(())
@@ -110,10 +111,13 @@ impl Writer<'_> {
         wanted.dedup();
         let column = if by_trace { "trace_id" } else { "run_key" };
         for chunk in wanted.chunks(MAX_BINDS / 2) {
-            let sql = format!(
-                "SELECT {STORED_RUN_COLUMNS} FROM runs WHERE project_id = $1 AND {column} IN {} \
-                 ORDER BY id",
-                placeholders(2, chunk.len())
+            let sql = positional(
+                self.store.backend,
+                format!(
+                    "SELECT {STORED_RUN_COLUMNS} FROM runs WHERE project_id = $1 AND {column} IN {} \
+                     ORDER BY id",
+                    placeholders(2, chunk.len())
+                ),
             );
             let mut q = sqlx::query(&sql).bind(self.owner.project_id);
             for v in chunk {
@@ -169,20 +173,17 @@ impl Writer<'_> {
             }
             None => None,
         };
-        let effective = match &rollup {
-            Some(spans) => run.fields.overlay(spans),
-            None => run.fields.clone(),
-        };
-        let resolved = effective
-            .resolve()
-            .ok_or_else(|| StoreError::Invalid("run has no start time".into()))?;
+        let resolved = match &rollup {
+            Some(spans) => run.fields.overlay(spans).resolve(),
+            None => run.fields.resolve(),
+        }
+        .ok_or_else(|| StoreError::Invalid("run has no start time".into()))?;
         let key = run
             .id
             .clone()
             .or_else(|| existing.as_ref().map(|e| e.run_key.clone()))
             .unwrap_or_else(|| format!("run_{}", &sessionize::new_auto_session_id()[5..]));
-        let native = serde_json::to_string(&run.fields)?;
-        self.place_and_store(existing, &key, &resolved, Some(&native))
+        self.place_and_store(existing, &key, &resolved, Some(run.fields))
             .await?;
         Ok(key)
     }
@@ -216,19 +217,19 @@ impl Writer<'_> {
             .as_ref()
             .map(|e| e.run_key.clone())
             .unwrap_or_else(|| trace_id.to_string());
-        let native = native.as_ref().map(serde_json::to_string).transpose()?;
-        self.place_and_store(existing, &key, &run, native.as_deref())
-            .await
+        self.place_and_store(existing, &key, &run, native).await
     }
 
-    /// Puts a run into its chain and session and writes (or buffers) its row.
+    /// Puts a run into its chain and session and writes (or buffers) its row. `native` is
+    /// what the native API said of the run, kept to merge spans that arrive later.
     async fn place_and_store(
         &mut self,
         existing: Option<StoredRun>,
         run_key: &str,
         run: &Run,
-        native: Option<&str>,
+        native: Option<RunFields>,
     ) -> Result<()> {
+        let native_json = native.as_ref().map(serde_json::to_string).transpose()?;
         let Some(mut old) = existing else {
             let key_id = self.owner.key_id;
             let chain = self.chain_insert(key_id, run.started_at).await?;
@@ -239,7 +240,7 @@ impl Writer<'_> {
                 session,
                 key_id,
                 run: run.clone(),
-                native: native.map(str::to_string),
+                native: native_json,
             });
             let stored = StoredRun {
                 id: UNSAVED,
@@ -247,7 +248,7 @@ impl Writer<'_> {
                 session_id: session,
                 api_key_id: key_id,
                 started_at: run.started_at,
-                native: native.map(serde_json::from_str).transpose()?,
+                native,
             };
             self.remember(stored, run.trace_id.as_deref());
             return Ok(());
@@ -272,7 +273,7 @@ impl Writer<'_> {
         );
         let mut args = AnyArguments::default();
         let _ = args.add(old.id);
-        bind_run(&mut args, run, native)?;
+        bind_run(&mut args, run, native_json.as_deref())?;
         let _ = args.add(run_key.to_string());
         sqlx::query_with(&sql, args).execute(&mut *self.tx).await?;
         if old.started_at != run.started_at {
@@ -296,7 +297,7 @@ impl Writer<'_> {
             run_key: run_key.to_string(),
             session_id: session,
             started_at: run.started_at,
-            native: native.map(serde_json::from_str).transpose()?,
+            native,
             ..old
         };
         self.remember(stored, run.trace_id.as_deref());
@@ -353,12 +354,18 @@ impl Writer<'_> {
 
     /// The public session id of each run key (after every merge in this transaction).
     pub(super) async fn sessions_of(&mut self, keys: &[String]) -> Result<HashMap<String, String>> {
+        if let Some(out) = self.sessions_of_cached(keys).await? {
+            return Ok(out);
+        }
         let mut out = HashMap::new();
         for chunk in keys.chunks(MAX_BINDS / 2) {
-            let sql = format!(
-                "SELECT r.run_key, s.public_id FROM runs r JOIN sessions s ON s.id = r.session_id \
-                 WHERE r.project_id = $1 AND r.run_key IN {}",
-                placeholders(2, chunk.len())
+            let sql = positional(
+                self.store.backend,
+                format!(
+                    "SELECT r.run_key, s.public_id FROM runs r JOIN sessions s ON s.id = r.session_id \
+                     WHERE r.project_id = $1 AND r.run_key IN {}",
+                    placeholders(2, chunk.len())
+                ),
             );
             let mut q = sqlx::query(&sql).bind(self.owner.project_id);
             for k in chunk {
@@ -369,5 +376,52 @@ impl Writer<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// [`Self::sessions_of`] from the runs this transaction placed, reading only the public
+    /// ids of their (few) sessions; `None` when a merge or split moved runs in SQL, which the
+    /// cached session of a run does not follow.
+    async fn sessions_of_cached(
+        &mut self,
+        keys: &[String],
+    ) -> Result<Option<HashMap<String, String>>> {
+        if self.sessions_moved {
+            return Ok(None);
+        }
+        let mut session_of = HashMap::with_capacity(keys.len());
+        for key in keys {
+            match self.runs_by_key.get(key) {
+                Some(Some(run)) => session_of.insert(key.as_str(), run.session_id),
+                _ => return Ok(None),
+            };
+        }
+        let mut sessions: Vec<i64> = session_of.values().copied().collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        let mut public = HashMap::with_capacity(sessions.len());
+        for chunk in sessions.chunks(MAX_BINDS) {
+            let sql = positional(
+                self.store.backend,
+                format!(
+                    "SELECT id, public_id FROM sessions WHERE id IN {}",
+                    placeholders(1, chunk.len())
+                ),
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                public.insert(row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?);
+            }
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        for (key, session) in session_of {
+            let Some(id) = public.get(&session) else {
+                return Ok(None);
+            };
+            out.insert(key.to_string(), id.clone());
+        }
+        Ok(Some(out))
     }
 }

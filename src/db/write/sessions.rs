@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{placeholders, Writer, MAX_BINDS};
+use super::{placeholders, positional, value_rows, Writer, MAX_BINDS};
 use crate::db::Result;
 use crate::ingest::run::Run;
 use crate::sessionize;
@@ -39,7 +39,10 @@ impl Writer<'_> {
                 "SELECT alias, session_id FROM session_aliases WHERE project_id = $1 AND alias IN",
                 "SELECT public_id, id FROM sessions WHERE project_id = $1 AND public_id IN",
             ] {
-                let sql = format!("{sql} {}", placeholders(2, chunk.len()));
+                let sql = positional(
+                    self.store.backend,
+                    format!("{sql} {}", placeholders(2, chunk.len())),
+                );
                 let mut q = sqlx::query(&sql).bind(project);
                 for (id, _) in chunk {
                     q = q.bind(id.to_string());
@@ -51,11 +54,38 @@ impl Writer<'_> {
                         .or_insert(row.try_get(1)?);
                 }
             }
-            for (id, source) in chunk.iter().filter(|_| create) {
-                if !self.explicit_cache.contains_key(*id) {
-                    self.create_explicit(id, *source).await?;
-                }
+            if create {
+                let missing: Vec<(&str, Option<&str>)> = chunk
+                    .iter()
+                    .filter(|(id, _)| !self.explicit_cache.contains_key(*id))
+                    .copied()
+                    .collect();
+                self.create_explicit_many(&missing).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Creates these explicit sessions (distinct ids, none existing) in one statement.
+    async fn create_explicit_many(&mut self, sessions: &[(&str, Option<&str>)]) -> Result<()> {
+        if sessions.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO sessions (project_id, public_id, kind, grouped_by) VALUES {} \
+             RETURNING public_id, id",
+            value_rows(self.store.backend, sessions.len(), 4)
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, source) in sessions {
+            q = q
+                .bind(self.owner.project_id)
+                .bind(id.to_string())
+                .bind("explicit")
+                .bind(source.map(str::to_string));
+        }
+        for row in q.fetch_all(&mut *self.tx).await? {
+            self.explicit_cache.insert(row.try_get(0)?, row.try_get(1)?);
         }
         Ok(())
     }
@@ -112,6 +142,7 @@ impl Writer<'_> {
     /// Moves every run of `from` into `into`; `from`'s id becomes an alias of `into`.
     pub(super) async fn merge_session(&mut self, from: i64, into: i64) -> Result<()> {
         self.flush_runs().await?;
+        self.sessions_moved = true;
         let tx = &mut *self.tx;
         sqlx::query("UPDATE runs SET session_id = $1 WHERE session_id = $2")
             .bind(into)
@@ -199,6 +230,7 @@ impl Writer<'_> {
         match (before > 0, after > 0) {
             (true, true) => {
                 let s2 = self.new_auto_session(key_id).await?;
+                self.sessions_moved = true;
                 sqlx::query(
                     "UPDATE runs SET session_id = $1 WHERE session_id = $2 AND started_at >= $3",
                 )

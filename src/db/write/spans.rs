@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
-use super::{placeholders, rows_per_statement, value_rows, Writer, MAX_BINDS};
+use super::{placeholders, positional, rows_per_statement, value_rows, Writer, MAX_BINDS};
 use crate::db::Result;
 use crate::ingest::otlp::mapping::{SpanRecord, TraceRollup};
 
@@ -45,10 +45,10 @@ impl Writer<'_> {
                     .bind(s.end_ns)
                     .bind(s.status_code.clone())
                     .bind(s.status_message.clone())
-                    .bind(serde_json::Value::Object(s.attributes.clone()).to_string())
-                    .bind(serde_json::Value::Object(s.resource.clone()).to_string())
+                    .bind(serde_json::to_string(&s.attributes)?)
+                    .bind(serde_json::to_string(&s.resource)?)
                     .bind(s.scope.clone())
-                    .bind(serde_json::Value::Array(s.events.clone()).to_string());
+                    .bind(serde_json::to_string(&s.events)?);
             }
             for row in q.fetch_all(&mut *self.tx).await? {
                 let (t, sp): (String, String) = (row.try_get(0)?, row.try_get(1)?);
@@ -68,9 +68,13 @@ impl Writer<'_> {
             .filter(|t| !self.rollups.contains_key(*t))
             .collect();
         for chunk in wanted.chunks(MAX_BINDS / 2) {
-            let sql = format!(
-                "SELECT trace_id, rollup FROM trace_rollups WHERE project_id = $1 AND trace_id IN {}",
-                placeholders(2, chunk.len())
+            let sql = positional(
+                self.store.backend,
+                format!(
+                    "SELECT trace_id, rollup FROM trace_rollups WHERE project_id = $1 \
+                     AND trace_id IN {}",
+                    placeholders(2, chunk.len())
+                ),
             );
             let mut q = sqlx::query(&sql).bind(self.owner.project_id);
             for t in chunk {
