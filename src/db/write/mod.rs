@@ -141,8 +141,24 @@ impl Store {
                 .collect(),
         )
         .await?;
+        let mut changed = Vec::with_capacity(updated.len());
         for (trace_id, before, rollup) in &updated {
-            w.trace_updated(trace_id, before.as_ref(), rollup).await?;
+            changed.extend(w.trace_run(trace_id, before.as_ref(), rollup).await?);
+        }
+        // Every changed run naming a session lands in it: creating them up front, in bulk,
+        // leaves none empty.
+        let sessions: Vec<(&str, Option<&str>)> = changed
+            .iter()
+            .filter_map(|t| {
+                let run = &t.run;
+                run.session_id
+                    .as_deref()
+                    .map(|s| (s, run.session_source.as_deref()))
+            })
+            .collect();
+        w.prefetch_explicit_sessions(&sessions, true).await?;
+        for run in changed {
+            w.store_trace_run(run).await?;
         }
         w.finish().await?;
         w.commit().await?;

@@ -40,6 +40,14 @@ pub(super) struct PendingRun {
     native: Option<String>,
 }
 
+/// A trace's run as its spans so far make it ([`Writer::trace_run`]).
+pub(super) struct TraceRun {
+    existing: Option<StoredRun>,
+    key: String,
+    pub(super) run: Run,
+    native: Option<RunFields>,
+}
+
 /// Binds the [`RUN_COLUMNS`] values of a run, in order.
 fn bind_run(args: &mut AnyArguments<'_>, run: &Run, native: Option<&str>) -> Result<()> {
     let overhead = run.overhead();
@@ -188,13 +196,16 @@ impl Writer<'_> {
         Ok(key)
     }
 
-    /// New spans of a trace arrived (`before` → `rollup`): bring its run up to date.
-    pub(super) async fn trace_updated(
+    /// What new spans of a trace (`before` → `rollup`) make of its run, to be stored with
+    /// [`Self::store_trace_run`]: `None` while the trace has no start time, or when the spans
+    /// add nothing a native run did not already say (the stored run, its chain and its
+    /// session are already right).
+    pub(super) async fn trace_run(
         &mut self,
         trace_id: &str,
         before: Option<&TraceRollup>,
         rollup: &TraceRollup,
-    ) -> Result<()> {
+    ) -> Result<Option<TraceRun>> {
         let existing = self.find_run(true, trace_id).await?;
         let native = existing.as_ref().and_then(|e| e.native.clone());
         let effective = |spans: Option<&TraceRollup>| -> Option<Run> {
@@ -206,18 +217,26 @@ impl Writer<'_> {
             .resolve()
         };
         let Some(run) = effective(Some(rollup)) else {
-            return Ok(());
+            return Ok(None);
         };
-        // Spans often add nothing a native run did not already say: then the stored run, its
-        // chain and its session are already right.
         if existing.is_some() && effective(before).as_ref() == Some(&run) {
-            return Ok(());
+            return Ok(None);
         }
         let key = existing
             .as_ref()
             .map(|e| e.run_key.clone())
             .unwrap_or_else(|| trace_id.to_string());
-        self.place_and_store(existing, &key, &run, native).await
+        Ok(Some(TraceRun {
+            existing,
+            key,
+            run,
+            native,
+        }))
+    }
+
+    pub(super) async fn store_trace_run(&mut self, t: TraceRun) -> Result<()> {
+        self.place_and_store(t.existing, &t.key, &t.run, t.native)
+            .await
     }
 
     /// Puts a run into its chain and session and writes (or buffers) its row. `native` is
