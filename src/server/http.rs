@@ -1,7 +1,7 @@
 //! The HTTP router: ingestion, the REST API, health, server functions and the Leptos pages,
 //! with one log line per request.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 
 use super::auth::{self, AuthSettings};
 use super::state::AppState;
@@ -29,7 +29,7 @@ pub fn router_with_auth(state: AppState, auth: AuthSettings) -> Router {
         store: state.store.clone(),
         settings: Arc::new(auth),
     };
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let body_limit = state.limits.max_body_bytes;
     Router::new()
         .route("/healthz", get(healthz))
@@ -61,6 +61,16 @@ pub fn router_with_auth(state: AppState, auth: AuthSettings) -> Router {
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// The page routes, listed once per process. Listing them renders the app with resource
+/// loading switched off through a process-wide flag (leptos issue #4773), so a page rendering
+/// meanwhile for another router of the same process (the tests and the benchmark build
+/// several) would wait forever for a resource that never starts: seen as `GET /` hanging in
+/// about one run in three of tests/auth.rs.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 async fn unknown_api(request: Request) -> Response {

@@ -90,31 +90,16 @@ impl Writer<'_> {
         Ok(())
     }
 
-    async fn create_explicit(&mut self, public_id: &str, source: Option<&str>) -> Result<i64> {
-        let row = sqlx::query(
-            "INSERT INTO sessions (project_id, public_id, kind, grouped_by) \
-             VALUES ($1, $2, 'explicit', $3) RETURNING id",
-        )
-        .bind(self.owner.project_id)
-        .bind(public_id)
-        .bind(source.map(str::to_string))
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let id: i64 = row.try_get(0)?;
-        self.explicit_cache.insert(public_id.to_string(), id);
-        Ok(id)
-    }
-
     async fn explicit_session(&mut self, public_id: &str, source: Option<&str>) -> Result<i64> {
         if let Some(id) = self.explicit_cache.get(public_id) {
             return Ok(*id);
         }
-        self.prefetch_explicit_sessions(&[(public_id, source)], false)
+        // Only called for a run about to be placed in it, so creating it leaves nothing empty.
+        self.prefetch_explicit_sessions(&[(public_id, source)], true)
             .await?;
-        match self.explicit_cache.get(public_id) {
-            Some(id) => Ok(*id),
-            None => self.create_explicit(public_id, source).await,
-        }
+        self.explicit_cache.get(public_id).copied().ok_or_else(|| {
+            crate::db::StoreError::Corrupt(format!("session `{public_id}` was not created"))
+        })
     }
 
     async fn auto_session(&mut self, chain: i64, key_id: i64) -> Result<i64> {
