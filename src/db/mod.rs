@@ -5,6 +5,7 @@
 //! tested on both. Where they must differ — connection setup, write serialisation, text search —
 //! [`Backend`] says how. Schemas live in `migrations/sqlite` and `migrations/postgres`.
 
+mod checkpoint;
 pub mod keys;
 pub mod read;
 pub mod users;
@@ -95,6 +96,8 @@ pub struct Store {
     pub(crate) write_lock: Arc<tokio::sync::Mutex<()>>,
     /// The automatic-session inactivity gap in microseconds.
     pub(crate) gap_us: i64,
+    /// SQLite only: the background WAL checkpointer, stopped with the last clone.
+    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 impl Store {
@@ -138,6 +141,16 @@ impl Store {
                              PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;",
                         )
                         .await?;
+                        // Checkpoints normally run in the background (see [`checkpoint`]).
+                        conn.execute(
+                            format!(
+                                "PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+                                checkpoint::BACKSTOP_PAGES,
+                                checkpoint::WAL_SIZE_LIMIT_BYTES
+                            )
+                            .as_str(),
+                        )
+                        .await?;
                     } else {
                         // Batched lookups bind lists of ids; PostgreSQL's generic plans for them
                         // (chosen after a few executions) were measured ~7x slower than plans
@@ -150,11 +163,14 @@ impl Store {
             })
             .connect_with(options)
             .await?;
+        let checkpointer = (backend == Backend::Sqlite)
+            .then(|| Arc::new(checkpoint::Checkpointer::spawn(pool.clone())));
         let store = Store {
             pool,
             backend,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             gap_us: gap.as_micros() as i64,
+            _checkpointer: checkpointer,
         };
         store.migrate().await?;
         Ok(store)
