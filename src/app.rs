@@ -6,6 +6,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::hooks::use_location;
 use leptos_router::{path, SsrMode};
 
+use crate::api::codec::resource;
 use crate::api::projects::{load_header_info, HeaderInfo, ProjectChoice};
 use crate::components::icons::Mark;
 use crate::pages::login::LoginPage;
@@ -82,7 +83,7 @@ fn Header() -> impl IntoView {
     };
     // The sign-in page shows only the name: there is nothing to navigate to yet.
     let signing_in = move || location.pathname.get() == "/login";
-    let info = Resource::new(|| (), |_| load_header_info());
+    let info = resource(|| (), |_| load_header_info());
     view! {
         <header class="border-b border-zinc-200 bg-white dark:border-zinc-800 dark:bg-zinc-900">
             <div class="mx-auto flex h-14 w-full max-w-[100rem] items-center gap-6 px-4 sm:px-6">

@@ -2,6 +2,7 @@
 //! parses its input, calls the store, logs a storage failure and answers a generic error (the
 //! cause never reaches the browser).
 
+pub mod codec;
 pub mod detail;
 pub mod projects;
 pub mod sessions;

@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_params_map};
 
+use crate::api::codec::resource;
 use crate::api::detail::{get_session, MAX_RUNS_PER_CALL};
 use crate::api::sessions::error_message;
 use crate::components::chips::{ChipKind, ChipList};
@@ -59,7 +60,7 @@ pub fn SessionPage() -> impl IntoView {
         Memo::new(move |_| runs_wanted(&query::parse_query_string(&location.search.get())));
     // Keyed on the id only: a different `runs` is served from the page's own state (see the
     // module comment) instead of fetching everything again.
-    let session = Resource::new(
+    let session = resource(
         move || id.get(),
         move |id| {
             let want = wanted.get_untracked();

@@ -14,6 +14,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_navigate};
 use leptos_router::NavigateOptions;
 
+use crate::api::codec::{resource, Resource};
 use crate::api::sessions::{error_message, list_agents, list_sessions};
 use crate::components::chips::{ChipKind, ChipList};
 use crate::components::icons::{SortIcon, SortState};
@@ -42,14 +43,14 @@ pub fn SessionsPage() -> impl IntoView {
 
     // The answer carries the parameters it answers, so the table's headers and links always
     // describe the rows shown, even while a newer request is on its way.
-    let sessions = Resource::new(
+    let sessions = resource(
         move || pairs.get(),
         |pairs| async move {
             let result = list_sessions(pairs.clone()).await;
             (pairs, result)
         },
     );
-    let agents = Resource::new(|| (), |_| list_agents());
+    let agents = resource(|| (), |_| list_agents());
     let (pending, set_pending) = signal(false);
     // Read without panicking: during server rendering Leptos can render these attributes after
     // the signal's owner was disposed (seen twice in the benchmark's repeated renders, where the

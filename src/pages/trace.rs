@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_params_map};
 
 use super::session::{title_text, CopyButton, LoadFailed, Loading, Missing};
+use crate::api::codec::resource;
 use crate::api::detail::get_trace;
 use crate::api::sessions::error_message;
 use crate::components::latency_bar::LatencyLegend;
@@ -26,7 +27,7 @@ pub fn TracePage() -> impl IntoView {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     });
-    let trace = Resource::new(
+    let trace = resource(
         move || trace_id.get(),
         |id| async move {
             let result = get_trace(id.clone()).await;
