@@ -32,7 +32,10 @@ pub struct DatasetInfo {
 
 pub enum Origin {
     Built(Build),
-    Reused,
+    /// Used as it was, except for the long session when the dataset predates it.
+    Reused {
+        added_long_session: bool,
+    },
 }
 
 /// How the build went.
@@ -59,7 +62,15 @@ impl DatasetInfo {
     /// How it came to be, for the printout.
     pub fn origin(&self) -> String {
         match &self.origin {
-            Origin::Reused => "reused as it was".to_string(),
+            Origin::Reused {
+                added_long_session: false,
+            } => "reused as it was".to_string(),
+            Origin::Reused {
+                added_long_session: true,
+            } => format!(
+                "reused, with the {LONG_SESSION_RUNS}-run session the detail is measured on \
+                 added (missing)"
+            ),
             Origin::Built(b) => format!(
                 "built in {:.0} s through the ingestion functions ({} runs/s with {} spans/s, \
                  batches of up to 1,000 runs and 5,000 spans, one writer)",
@@ -102,7 +113,18 @@ pub async fn build_or_reuse(
         })
     } else {
         eprintln!("reusing the dataset already in the database");
-        Origin::Reused
+        // A dataset built before the long session existed would leave the detail measured on
+        // some 50-run session; its runs have fixed ids, so adding them again changes nothing.
+        let long_runs = count(
+            store,
+            "SELECT COUNT(*) FROM runs WHERE run_key LIKE 'bench-long-run-%'",
+        )
+        .await?;
+        let added_long_session = long_runs < LONG_SESSION_RUNS as i64;
+        if added_long_session {
+            add_long_session(store).await?;
+        }
+        Origin::Reused { added_long_session }
     };
     Ok(DatasetInfo {
         sessions: count(store, "SELECT COUNT(*) FROM sessions").await?,

@@ -766,7 +766,9 @@ mod tests {
                     runs: 1_000,
                     spans: 5_000,
                     bytes_on_disk: None,
-                    origin: dataset::Origin::Reused,
+                    origin: dataset::Origin::Reused {
+                        added_long_session: false,
+                    },
                 },
                 requests: vec![
                     request(queries::Kind::List, "list sort=-run_count, first page"),
