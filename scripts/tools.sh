@@ -38,16 +38,17 @@ fi
 
 if [ "$want_cargo" = 1 ] && ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
   log "installing cargo-leptos $CARGO_LEPTOS_VERSION (debug build, ~18 min cold)"
-  # No debug info either: smaller objects, faster links.
-  CARGO_PROFILE_DEV_DEBUG=0 cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --debug
+  # No debug info either: smaller objects, faster links. Installed from outside the checkout, so
+  # the project's .cargo/config.toml (its rustflags) does not apply to the tools.
+  (cd / && CARGO_PROFILE_DEV_DEBUG=0 cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --debug)
 fi
 
 if [ "$want_cargo" = 1 ] && ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
   # Not --locked: the CLI's lockfile names a dependency version the registry no longer has.
   # Debug build, like cargo-leptos: it still processes the bundle in seconds.
-  CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback CARGO_PROFILE_DEV_DEBUG=0 \
-    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force --debug
+  (cd / && CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback CARGO_PROFILE_DEV_DEBUG=0 \
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force --debug)
 fi
 
 if [ "$want_rest" = 0 ]; then exit 0; fi
