@@ -136,15 +136,16 @@ impl Store {
                     if backend == Backend::Sqlite {
                         // WAL: readers never block the writer. synchronous=NORMAL is durable
                         // across process crashes (kill -9); only an OS crash can lose the last
-                        // commits. Page cache: 8 MiB per connection, so a full pool stays within
-                        // the 200 MB server memory budget (SPEC §9). Measured on the 100k-session
-                        // benchmark after 8 concurrent connections: 64 MiB each peaked at 422 MB,
-                        // 16 MiB at 267 MB, 8 MiB at 186 MB, with list p95s still ≤ 17 ms; the
-                        // OS file cache holds the hot pages.
+                        // commits. Page cache: 6 MiB per connection, so a full pool stays within
+                        // the 200 MB server memory budget (SPEC §9) with room to spare. Measured
+                        // on the 100k-session benchmark after 8 concurrent connections: 64 MiB
+                        // each peaked at 422 MB, 16 MiB at 267 MB, 8 MiB at 170–196 MB over four
+                        // runs, 6 MiB at 168 MB, with list p95s still ≤ 16 ms; the OS file cache
+                        // holds the hot pages.
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                             PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;",
+                             PRAGMA cache_size = -6144; PRAGMA temp_store = MEMORY;",
                         )
                         .await?;
                         conn.execute(
@@ -263,6 +264,6 @@ mod tests {
             pragma("journal_size_limit").await,
             WAL_SIZE_LIMIT_BYTES.to_string()
         );
-        assert_eq!(pragma("cache_size").await, "-8192");
+        assert_eq!(pragma("cache_size").await, "-6144");
     }
 }
