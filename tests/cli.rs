@@ -1,4 +1,4 @@
-//! The `threadline` binary as a user runs it: keys, users, migrate, demo, and the refusal to
+//! The `threadline` binary as a user runs it: keys, users, migrate, demo, bench, and the refusal to
 //! serve on a non-loopback address without authentication.
 
 mod common;
@@ -288,4 +288,60 @@ fn bad_configuration_is_reported_clearly() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a duration"));
+}
+
+/// `threadline bench all` end to end on a small dataset: every SPEC §9 row is measured and
+/// printed, and a reused dataset that predates the 300-run session gets it (the detail row
+/// measures 100 of its runs), then is reused as it is.
+#[test]
+fn the_benchmark_prints_every_figure_and_completes_a_reused_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.db");
+    let db = format!("sqlite:{}", path.display());
+    let demo = threadline(&db, &["demo", "--sessions", "120", "--quiet"]);
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let bench = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_threadline"))
+            .args(["bench", "all", "--reuse"])
+            .arg(&path)
+            .args(["--reps", "3", "--warmup", "1"])
+            .args(["--ingest-runs", "1000", "--ingest-spans", "2000"])
+            .arg("--dir")
+            .arg(dir.path())
+            .arg("--wasm")
+            .arg(dir.path().join("missing.wasm"))
+            .env("THREADLINE_LOG", "warn")
+            .output()
+            .expect("run threadline bench");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    let first = bench();
+    for row in [
+        "ingestion: native runs, batches of 1,000",
+        "ingestion: OTLP protobuf spans",
+        "list sort=-last_activity, first page",
+        "list tool=",
+        "session detail, runs_limit=100",
+        "SSR page / (sessions list)",
+        "SSR page /sessions/{id} (detail)",
+        "server memory while serving the dataset",
+        "WebAssembly bundle",
+    ] {
+        assert!(first.contains(row), "no `{row}` row:\n{first}");
+    }
+    assert!(first.contains("100 of 300 runs"), "{first}");
+    assert!(first.contains("with the 300-run session"), "{first}");
+    assert!(first.contains("list requests meet p95"), "{first}");
+    let second = bench();
+    assert!(second.contains("reused as it was"), "{second}");
+    assert!(second.contains("100 of 300 runs"), "{second}");
 }

@@ -69,12 +69,7 @@ impl Store {
             .collect();
         let sessions: Vec<(&str, Option<&str>)> = runs
             .iter()
-            .filter_map(|r| {
-                let f = &r.fields;
-                f.session_id
-                    .as_deref()
-                    .map(|s| (s, f.session_source.as_deref()))
-            })
+            .filter_map(|r| named_session(&r.fields.session_id, &r.fields.session_source))
             .collect();
         w.prefetch_runs(false, &ids).await?;
         w.prefetch_runs(true, &traces).await?;
@@ -149,12 +144,7 @@ impl Store {
         // leaves none empty.
         let sessions: Vec<(&str, Option<&str>)> = changed
             .iter()
-            .filter_map(|t| {
-                let run = &t.run;
-                run.session_id
-                    .as_deref()
-                    .map(|s| (s, run.session_source.as_deref()))
-            })
+            .filter_map(|t| named_session(&t.run.session_id, &t.run.session_source))
             .collect();
         w.prefetch_explicit_sessions(&sessions, true).await?;
         for run in changed {
@@ -269,6 +259,15 @@ const MAX_ROW_BINDS: usize = 8000;
 /// Rows of `cols` values that fit in one multi-row statement.
 const fn rows_per_statement(cols: usize) -> usize {
     MAX_ROW_BINDS / cols
+}
+
+/// The explicit session a run names and what named it, as
+/// [`Writer::prefetch_explicit_sessions`] takes them; `None` for a run grouped automatically.
+fn named_session<'a>(
+    session_id: &'a Option<String>,
+    source: &'a Option<String>,
+) -> Option<(&'a str, Option<&'a str>)> {
+    session_id.as_deref().map(|id| (id, source.as_deref()))
 }
 
 fn json_list(items: &[String]) -> String {

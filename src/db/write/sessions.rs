@@ -66,7 +66,8 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Creates these explicit sessions (distinct ids, none existing) in one statement.
+    /// Creates these explicit sessions (distinct ids, none existing) in one statement; callers
+    /// pass at most one lookup chunk (`MAX_BINDS / 2` ids, so 4 × 500 bound values).
     async fn create_explicit_many(&mut self, sessions: &[(&str, Option<&str>)]) -> Result<()> {
         if sessions.is_empty() {
             return Ok(());
