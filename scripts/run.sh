@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 scripts/tools.sh
 # Release build: the server and the size-optimised WebAssembly bundle, styles and assets.
-cargo leptos build --release
+cargo leptos build --release --split
 exec ./target/release/threadline serve --demo-if-empty "${THREADLINE_DEMO_SESSIONS:-2000}" "$@"

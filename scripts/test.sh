@@ -56,9 +56,9 @@ tools_pid=""
 tail -n 3 "$tools_log"
 e2e_dir=$(mktemp -d /tmp/threadline-e2e.XXXXXX)
 export THREADLINE_DATABASE_URL="sqlite:$e2e_dir/e2e.db"
-cargo leptos build
+cargo leptos build --split
 ./target/debug/threadline demo --sessions 300 --quiet
-cargo leptos end-to-end
+cargo leptos end-to-end --split
 rm -rf "$e2e_dir"
 echo
 echo "all checks passed"

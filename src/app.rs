@@ -4,14 +4,16 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::hooks::use_location;
-use leptos_router::{path, SsrMode};
+use leptos_router::{path, Lazy, SsrMode};
 
 use crate::api::codec::resource;
 use crate::api::projects::{load_header_info, HeaderInfo, ProjectChoice};
 use crate::components::icons::Mark;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
+use crate::pages::session::SessionRoute;
 use crate::pages::sessions::SessionsPage;
+use crate::pages::trace::TraceRoute;
 
 /// The whole HTML document the server sends; `App` is what hydrates inside `<body>`.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -63,8 +65,11 @@ pub fn App() -> impl IntoView {
                     // Async: the server waits for the list's data and sends a complete page,
                     // which is what makes it usable before (or without) the WebAssembly.
                     <Route path=path!("/") view=SessionsPage ssr=SsrMode::Async />
-                    <Route path=path!("/sessions/:id") view=crate::pages::session::SessionPage ssr=SsrMode::Async />
-                    <Route path=path!("/traces/:trace_id") view=crate::pages::trace::TracePage ssr=SsrMode::Async />
+                    // The detail pages' code is split off the main bundle (`cargo leptos build
+                    // --split`) and fetched when one is opened, in parallel with its data, so
+                    // the list, the page most visits start on, loads less WebAssembly.
+                    <Route path=path!("/sessions/:id") view={Lazy::<SessionRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/traces/:trace_id") view={Lazy::<TraceRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/login") view=LoginPage />
                 </Routes>
             </main>

@@ -28,5 +28,7 @@ pub mod sessionize;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // The lazy variant: the detail routes' code arrives in its own file (see `app.rs`), and a
+    // page opened directly on one of them must wait for it before hydrating.
+    leptos::mount::hydrate_lazy(app::App);
 }

@@ -42,6 +42,8 @@ test("a session opened from the list shows its summary and one card per run", as
 
   await expect(page.getByRole("heading", { level: 1, name: /Session/ })).toBeVisible();
   await expect(session.sessionId).not.toBeEmpty();
+  const id = (await session.sessionId.innerText()).trim();
+  await expect(page).toHaveTitle(`Session ${id} · Threadline`);
   await expect(session.grouping).toHaveText(/^(explicit|automatic) · /);
   for (const label of ["Runs", "Total duration", "Total cost", "Total tokens", "Tokens saved", "Errors", "Time span"]) {
     await expect(session.summaryCard(label)).toHaveCount(1);
@@ -88,6 +90,9 @@ test("a run's trace opens as a waterfall and a selected span shows its attribute
   await expect(page).toHaveURL(/\/traces\/[0-9a-f]{32}$/);
   const trace = new TracePage(page);
   await expect(trace.waterfall).toBeVisible();
+  // Navigated in place: the title follows the page.
+  const traceId = new URL(page.url()).pathname.split("/").pop();
+  await expect(page).toHaveTitle(`Trace ${traceId} · Threadline`);
   await expect(trace.spanRows.first()).toBeVisible();
   expect(await trace.spanRows.count()).toBeGreaterThan(1);
   // LLM / tool / agent spans are told apart by their label.
@@ -109,6 +114,7 @@ test("a run's trace opens as a waterfall and a selected span shows its attribute
   await trace.sessionBreadcrumb.click();
   await expect(page).toHaveURL(/\/sessions\/[^/?]+$/);
   await expect(session.runCards.first()).toBeVisible();
+  await expect(page).toHaveTitle(/^Session .+ · Threadline$/);
 });
 
 test("a selected span is part of the link and renders on the server", async ({ page, request }) => {

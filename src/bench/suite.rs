@@ -71,7 +71,7 @@ pub struct QueriesArgs {
     /// Untimed repetitions of each request before its timed ones.
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
-    /// The WebAssembly bundle to size (written by `cargo leptos build --release`).
+    /// The WebAssembly bundle to size (written by `cargo leptos build --release --split`).
     #[arg(long, default_value = "target/site/pkg/threadline.wasm")]
     pub wasm: PathBuf,
     /// Time in process only: no `threadline serve` child, so no loopback figures and no
@@ -472,11 +472,26 @@ fn bundle_figure(read: &ReadSide) -> Figure {
             if b.looks_like_debug_build() {
                 check.met = None;
             }
+            // The check is on what every page loads first; the split-off parts are listed.
+            let lazy = b
+                .lazy
+                .iter()
+                .map(|p| format!("{} {}", p.name, decimal_bytes(p.brotli)))
+                .collect::<Vec<_>>();
             (
                 format!(
-                    "{} brotli ({} raw){}",
+                    "{} brotli ({} raw){}{}",
                     decimal_bytes(b.brotli),
                     decimal_bytes(b.raw),
+                    if lazy.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; on demand: {}; a page opened directly on one: {} at most",
+                            lazy.join(", "),
+                            decimal_bytes(b.largest_first_load())
+                        )
+                    },
                     if b.looks_like_debug_build() {
                         ", a debug build"
                     } else {
@@ -549,7 +564,7 @@ fn render(
             let debug = if b.looks_like_debug_build() {
                 format!(
                     "; {} of it is names and debug sections: a debug build, build the release \
-                     bundle with `cargo leptos build --release` for the figure that counts",
+                     bundle with `cargo leptos build --release --split` for the figure that counts",
                     decimal_bytes(b.debug_bytes)
                 )
             } else {
@@ -800,6 +815,16 @@ mod tests {
                 brotli: 458_000,
                 modified: None,
                 debug_bytes: 0,
+                lazy: vec![
+                    wasm::LazyPart {
+                        name: "session_route_view".into(),
+                        brotli: 60_000,
+                    },
+                    wasm::LazyPart {
+                        name: "trace_route_view".into(),
+                        brotli: 58_000,
+                    },
+                ],
             }),
             served_bundle: None,
         };
@@ -903,7 +928,8 @@ mod tests {
                 row(
                     "—",
                     "WebAssembly bundle",
-                    "458 KB brotli (1.5 MB raw)",
+                    "458 KB brotli (1.5 MB raw); on demand: session_route_view 60 KB, \
+                     trace_route_view 58 KB; a page opened directly on one: 518 KB at most",
                     "≤ 300 KB brotli",
                     "✗"
                 ),

@@ -10,8 +10,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_params_map};
+use leptos_router::{lazy_route, LazyRoute};
 
-use crate::api::codec::resource;
+use crate::api::codec::{resource, Resource};
 use crate::api::detail::{get_session, MAX_RUNS_PER_CALL};
 use crate::api::sessions::error_message;
 use crate::components::chips::{ChipKind, ChipList};
@@ -50,33 +51,48 @@ async fn load_session(id: String, want: i64) -> Result<Option<SessionDetail>, Se
     Ok(Some(detail))
 }
 
-#[component]
-pub fn SessionPage() -> impl IntoView {
-    let params = use_params_map();
-    let location = use_location();
-    // The router decodes the path segment, so any id (spaces, slashes, `#`) arrives intact.
-    let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
-    let wanted =
-        Memo::new(move |_| runs_wanted(&query::parse_query_string(&location.search.get())));
-    // Keyed on the id only: a different `runs` is served from the page's own state (see the
-    // module comment) instead of fetching everything again.
-    let session = resource(
-        move || id.get(),
-        move |id| {
-            let want = wanted.get_untracked();
-            async move {
-                let result = load_session(id.clone(), want).await;
-                (id, result)
-            }
-        },
-    );
+/// The route: its data starts loading as soon as the route matches, while the browser fetches
+/// the page's own code, which is split off the main bundle (see `app.rs`).
+pub struct SessionRoute {
+    session: Resource<(String, Result<Option<SessionDetail>, ServerFnError>)>,
+    wanted: Memo<i64>,
+}
 
-    view! {
-        <Title text=move || title_text(&format!("Session {} · Threadline", id.get())) />
+#[lazy_route]
+impl LazyRoute for SessionRoute {
+    fn data() -> Self {
+        let params = use_params_map();
+        let location = use_location();
+        // The router decodes the path segment, so any id (spaces, slashes, `#`) arrives intact.
+        let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
+        let wanted =
+            Memo::new(move |_| runs_wanted(&query::parse_query_string(&location.search.get())));
+        // Keyed on the id only: a different `runs` is served from the page's own state (see the
+        // module comment) instead of fetching everything again.
+        let session = resource(
+            move || id.get(),
+            move |id| {
+                let want = wanted.get_untracked();
+                async move {
+                    let result = load_session(id.clone(), want).await;
+                    (id, result)
+                }
+            },
+        );
+        Self { session, wanted }
+    }
+
+    fn view(this: Self) -> AnyView {
+        let SessionRoute { session, wanted } = this;
+        view! {
         <Transition fallback=|| view! { <Loading what="session" /> }>
             {move || Suspend::new(async move {
                 let (id, result) = session.await;
-                match result {
+                // A plain string, set with the answer: a title closure reading the route's
+                // memos is read again when the server writes the head, which under concurrent
+                // renders sometimes met the memo's lock and panicked ("disposed").
+                let title = title_text(&format!("Session {id} · Threadline"));
+                let body = match result {
                     Ok(Some(detail)) => view! { <SessionView detail wanted /> }.into_any(),
                     Ok(None) => {
                         view! {
@@ -95,9 +111,12 @@ pub fn SessionPage() -> impl IntoView {
                         }
                             .into_any()
                     }
-                }
+                };
+                view! { <Title text=title /> {body} }.into_any()
             })}
         </Transition>
+    }
+    .into_any()
     }
 }
 

@@ -52,10 +52,29 @@ pub fn SessionsPage() -> impl IntoView {
     );
     let agents = resource(|| (), |_| list_agents());
     let (pending, set_pending) = signal(false);
-    // Read without panicking: during server rendering Leptos can render these attributes after
-    // the signal's owner was disposed (seen twice in the benchmark's repeated renders, where the
-    // panic then aborted); not pending is the right server-side answer anyway.
-    let pending = move || pending.try_get().unwrap_or(false);
+    // Browser only. On the server, `Transition`'s `set_pending` effect and these attributes would
+    // read signals that the task resolving the data writes from another thread, and Leptos reads
+    // with a non-blocking `try_read`: a read that meets the write lock panics as a "disposed"
+    // signal (1 in ~2,000 concurrent renders here; it broke a CI run of the benchmark). Not
+    // pending is the server's answer anyway, and what hydration starts from.
+    let pending = move || !cfg!(feature = "ssr") && pending.get();
+    let results = move || {
+        let origin = origin.clone();
+        Suspend::new(async move {
+            let (pairs, result) = sessions.await;
+            match result {
+                Ok(page) => view! { <Results page pairs origin /> }.into_any(),
+                Err(err) => view! { <LoadError message=error_message(&err) pairs /> }.into_any(),
+            }
+        })
+    };
+    #[cfg(feature = "ssr")]
+    let results = {
+        let _ = set_pending;
+        view! { <Transition fallback=Loading>{results}</Transition> }
+    };
+    #[cfg(not(feature = "ssr"))]
+    let results = view! { <Transition fallback=Loading set_pending>{results}</Transition> };
 
     view! {
         <Title text="Sessions · Threadline" />
@@ -81,21 +100,7 @@ pub fn SessionsPage() -> impl IntoView {
                 >
                     <div class="h-full w-1/3 animate-pulse rounded-full bg-indigo-500"></div>
                 </div>
-                <Transition fallback=Loading set_pending>
-                    {move || {
-                        let origin = origin.clone();
-                        Suspend::new(async move {
-                            let (pairs, result) = sessions.await;
-                            match result {
-                                Ok(page) => view! { <Results page pairs origin /> }.into_any(),
-                                Err(err) => {
-                                    view! { <LoadError message=error_message(&err) pairs /> }
-                                        .into_any()
-                                }
-                            }
-                        })
-                    }}
-                </Transition>
+                {results}
             </div>
         </div>
     }

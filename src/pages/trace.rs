@@ -4,9 +4,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_params_map};
+use leptos_router::{lazy_route, LazyRoute};
 
 use super::session::{title_text, CopyButton, LoadFailed, Loading, Missing};
-use crate::api::codec::resource;
+use crate::api::codec::{resource, Resource};
 use crate::api::detail::get_trace;
 use crate::api::sessions::error_message;
 use crate::components::latency_bar::LatencyLegend;
@@ -16,31 +17,55 @@ use crate::components::timeline::RunCard;
 use crate::components::waterfall::Waterfall;
 use crate::model::{query, TraceDetail};
 
-#[component]
-pub fn TracePage() -> impl IntoView {
-    let params = use_params_map();
-    let location = use_location();
-    let trace_id = Memo::new(move |_| params.read().get("trace_id").unwrap_or_default());
-    let pairs = Memo::new(move |_| query::parse_query_string(&location.search.get()));
-    let selected = Memo::new(move |_| {
-        query::param(&pairs.read(), "span")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    });
-    let trace = resource(
-        move || trace_id.get(),
-        |id| async move {
-            let result = get_trace(id.clone()).await;
-            (id, result)
-        },
-    );
+/// The route: its data starts loading as soon as the route matches, while the browser fetches
+/// the page's own code, which is split off the main bundle (see `app.rs`).
+pub struct TraceRoute {
+    trace: Resource<(String, Result<Option<TraceDetail>, ServerFnError>)>,
+    selected: Memo<Option<String>>,
+    pairs: Memo<Vec<(String, String)>>,
+}
 
-    view! {
-        <Title text=move || title_text(&format!("Trace {} · Threadline", trace_id.get())) />
+#[lazy_route]
+impl LazyRoute for TraceRoute {
+    fn data() -> Self {
+        let params = use_params_map();
+        let location = use_location();
+        let trace_id = Memo::new(move |_| params.read().get("trace_id").unwrap_or_default());
+        let pairs = Memo::new(move |_| query::parse_query_string(&location.search.get()));
+        let selected = Memo::new(move |_| {
+            query::param(&pairs.read(), "span")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        });
+        let trace = resource(
+            move || trace_id.get(),
+            |id| async move {
+                let result = get_trace(id.clone()).await;
+                (id, result)
+            },
+        );
+        Self {
+            trace,
+            selected,
+            pairs,
+        }
+    }
+
+    fn view(this: Self) -> AnyView {
+        let TraceRoute {
+            trace,
+            selected,
+            pairs,
+        } = this;
+        view! {
         <Transition fallback=|| view! { <Loading what="trace" /> }>
             {move || Suspend::new(async move {
                 let (id, result) = trace.await;
-                match result {
+                // A plain string, set with the answer: a title closure reading the route's
+                // memos is read again when the server writes the head, which under concurrent
+                // renders sometimes met the memo's lock and panicked ("disposed").
+                let title = title_text(&format!("Trace {id} · Threadline"));
+                let body = match result {
                     Ok(Some(trace)) => view! { <TraceView trace selected pairs /> }.into_any(),
                     Ok(None) => {
                         view! {
@@ -59,9 +84,12 @@ pub fn TracePage() -> impl IntoView {
                         }
                             .into_any()
                     }
-                }
+                };
+                view! { <Title text=title /> {body} }.into_any()
             })}
         </Transition>
+    }
+    .into_any()
     }
 }
 
