@@ -85,38 +85,38 @@ impl LazyRoute for SessionRoute {
     fn view(this: Self) -> AnyView {
         let SessionRoute { session, wanted } = this;
         view! {
-        <Transition fallback=|| view! { <Loading what="session" /> }>
-            {move || Suspend::new(async move {
-                let (id, result) = session.await;
-                // A plain string, set with the answer: a title closure reading the route's
-                // memos is read again when the server writes the head, which under concurrent
-                // renders sometimes met the memo's lock and panicked ("disposed").
-                let title = title_text(&format!("Session {id} · Threadline"));
-                let body = match result {
-                    Ok(Some(detail)) => view! { <SessionView detail wanted /> }.into_any(),
-                    Ok(None) => {
-                        view! {
-                            <Missing
-                                title="Session not found"
-                                what="No session has the id"
-                                id
-                                hint="It may never have been received, or it belongs to another project."
-                            />
+            <Transition fallback=|| view! { <Loading what="session" /> }>
+                {move || Suspend::new(async move {
+                    let (id, result) = session.await;
+                    // A plain string, set with the answer: a title closure reading the route's
+                    // memos is read again when the server writes the head, which under concurrent
+                    // renders sometimes met the memo's lock and panicked ("disposed").
+                    let title = title_text(&format!("Session {id} · Threadline"));
+                    let body = match result {
+                        Ok(Some(detail)) => view! { <SessionView detail wanted /> }.into_any(),
+                        Ok(None) => {
+                            view! {
+                                <Missing
+                                    title="Session not found"
+                                    what="No session has the id"
+                                    id
+                                    hint="It may never have been received, or it belongs to another project."
+                                />
+                            }
+                                .into_any()
                         }
-                            .into_any()
-                    }
-                    Err(err) => {
-                        view! {
-                            <LoadFailed title="The session could not be loaded." message=error_message(&err) />
+                        Err(err) => {
+                            view! {
+                                <LoadFailed title="The session could not be loaded." message=error_message(&err) />
+                            }
+                                .into_any()
                         }
-                            .into_any()
-                    }
-                };
-                view! { <Title text=title /> {body} }.into_any()
-            })}
-        </Transition>
-    }
-    .into_any()
+                    };
+                    view! { <Title text=title /> {body} }.into_any()
+                })}
+            </Transition>
+        }
+        .into_any()
     }
 }
 

@@ -58,38 +58,38 @@ impl LazyRoute for TraceRoute {
             pairs,
         } = this;
         view! {
-        <Transition fallback=|| view! { <Loading what="trace" /> }>
-            {move || Suspend::new(async move {
-                let (id, result) = trace.await;
-                // A plain string, set with the answer: a title closure reading the route's
-                // memos is read again when the server writes the head, which under concurrent
-                // renders sometimes met the memo's lock and panicked ("disposed").
-                let title = title_text(&format!("Trace {id} · Threadline"));
-                let body = match result {
-                    Ok(Some(trace)) => view! { <TraceView trace selected pairs /> }.into_any(),
-                    Ok(None) => {
-                        view! {
-                            <Missing
-                                title="Trace not found"
-                                what="No run or span has the trace id"
-                                id
-                                hint="Spans may still be on their way, or the trace belongs to another project."
-                            />
+            <Transition fallback=|| view! { <Loading what="trace" /> }>
+                {move || Suspend::new(async move {
+                    let (id, result) = trace.await;
+                    // A plain string, set with the answer: a title closure reading the route's
+                    // memos is read again when the server writes the head, which under concurrent
+                    // renders sometimes met the memo's lock and panicked ("disposed").
+                    let title = title_text(&format!("Trace {id} · Threadline"));
+                    let body = match result {
+                        Ok(Some(trace)) => view! { <TraceView trace selected pairs /> }.into_any(),
+                        Ok(None) => {
+                            view! {
+                                <Missing
+                                    title="Trace not found"
+                                    what="No run or span has the trace id"
+                                    id
+                                    hint="Spans may still be on their way, or the trace belongs to another project."
+                                />
+                            }
+                                .into_any()
                         }
-                            .into_any()
-                    }
-                    Err(err) => {
-                        view! {
-                            <LoadFailed title="The trace could not be loaded." message=error_message(&err) />
+                        Err(err) => {
+                            view! {
+                                <LoadFailed title="The trace could not be loaded." message=error_message(&err) />
+                            }
+                                .into_any()
                         }
-                            .into_any()
-                    }
-                };
-                view! { <Title text=title /> {body} }.into_any()
-            })}
-        </Transition>
-    }
-    .into_any()
+                    };
+                    view! { <Title text=title /> {body} }.into_any()
+                })}
+            </Transition>
+        }
+        .into_any()
     }
 }
 
