@@ -140,8 +140,8 @@ impl Store {
                         // the 200 MB server memory budget (SPEC §9) with room to spare. Measured
                         // on the 100k-session benchmark after 8 concurrent connections: 64 MiB
                         // each peaked at 422 MB, 16 MiB at 267 MB, 8 MiB at 170–196 MB over four
-                        // runs, 6 MiB at 168 MB, with list p95s still ≤ 16 ms; the OS file cache
-                        // holds the hot pages.
+                        // runs, 6 MiB at 144–184 MB over three, with list p95s still ≤ 16 ms; the
+                        // OS file cache holds the hot pages.
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \

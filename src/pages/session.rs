@@ -88,10 +88,7 @@ impl LazyRoute for SessionRoute {
             <Transition fallback=|| view! { <Loading what="session" /> }>
                 {move || Suspend::new(async move {
                     let (id, result) = session.await;
-                    // A plain string, set with the answer: a title closure reading the route's
-                    // memos is read again when the server writes the head, which under concurrent
-                    // renders sometimes met the memo's lock and panicked ("disposed").
-                    let title = title_text(&format!("Session {id} · Threadline"));
+                    let title = format!("Session {id} · Threadline");
                     let body = match result {
                         Ok(Some(detail)) => view! { <SessionView detail wanted /> }.into_any(),
                         Ok(None) => {
@@ -112,7 +109,7 @@ impl LazyRoute for SessionRoute {
                                 .into_any()
                         }
                     };
-                    view! { <Title text=title /> {body} }.into_any()
+                    titled(&title, body)
                 })}
             </Transition>
         }
@@ -586,6 +583,14 @@ fn LoadMore(
 
 // ---------------------------------------------------------------------------------------------
 // Shared with the trace page.
+
+/// A detail page's answer under its title. The title is a plain string set with the answer, not
+/// a closure over the route's memos: `leptos_meta` reads such a closure again when the server
+/// writes the head, and under concurrent renders that read sometimes met the memo's lock held by
+/// another thread and panicked ("disposed"; see tests/ssr_concurrency.rs).
+pub(crate) fn titled(text: &str, body: AnyView) -> AnyView {
+    view! { <Title text=title_text(text) /> {body} }.into_any()
+}
 
 /// Text for a `<Title>` that contains client-supplied data (ids come from the URL).
 ///

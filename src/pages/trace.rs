@@ -2,11 +2,10 @@
 //! The selected span is the URL's `span` parameter; changing it never fetches the trace again.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_params_map};
 use leptos_router::{lazy_route, LazyRoute};
 
-use super::session::{title_text, CopyButton, LoadFailed, Loading, Missing};
+use super::session::{titled, CopyButton, LoadFailed, Loading, Missing};
 use crate::api::codec::{resource, Resource};
 use crate::api::detail::get_trace;
 use crate::api::sessions::error_message;
@@ -61,10 +60,7 @@ impl LazyRoute for TraceRoute {
             <Transition fallback=|| view! { <Loading what="trace" /> }>
                 {move || Suspend::new(async move {
                     let (id, result) = trace.await;
-                    // A plain string, set with the answer: a title closure reading the route's
-                    // memos is read again when the server writes the head, which under concurrent
-                    // renders sometimes met the memo's lock and panicked ("disposed").
-                    let title = title_text(&format!("Trace {id} · Threadline"));
+                    let title = format!("Trace {id} · Threadline");
                     let body = match result {
                         Ok(Some(trace)) => view! { <TraceView trace selected pairs /> }.into_any(),
                         Ok(None) => {
@@ -85,7 +81,7 @@ impl LazyRoute for TraceRoute {
                                 .into_any()
                         }
                     };
-                    view! { <Title text=title /> {body} }.into_any()
+                    titled(&title, body)
                 })}
             </Transition>
         }
